@@ -1,0 +1,132 @@
+"""Wan 2.1 / 2.2 (comfy.ldm.wan.model.WanModel): token layout and per-block argument pruning.
+
+Tokens: Conv3d patch (1, 2, 2), frame-major (f, h, w); reference tokens (ref_conv) are PREPENDED and never
+pruned. Block args: img [B, L, C], txt, vec (e0) [B, 1, 6, C] or per FRAME [B, F, 6, C] (Wan 2.2 with a noise
+mask), pe [1, L, 1, d/2, 2, 2]. Wan blocks do not modify their input in place.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ...tape_core import gather_rows, row_index
+
+# Subclasses add modules that need full-length tokens between blocks (VACE, camera, HuMo, S2V, Animate).
+_REFUSED = {
+    "VaceWanModel": "Wan VACE adds control features into the full token sequence between blocks",
+    "CameraWanModel": "Wan Fun Camera adds camera features to the full token sequence",
+    "HumoWanModel": "Wan HuMo appends audio/reference tokens and injects features between blocks",
+    "WanModel_S2V": "Wan S2V appends reference tokens and adds audio features between blocks",
+    "AnimateWanModel": "Wan Animate adds face-adapter features into the full token sequence between blocks",
+}
+
+
+def _wan_class():
+    from comfy.ldm.wan.model import WanModel
+
+    return WanModel
+
+
+class WanAdapter:
+    name = "Wan"
+    block_kind = "double_block"
+    blocks_mutate_input = False
+
+    def __init__(self, n_blocks: int, dim: int, ffn_dim: int, patch_size: tuple[int, int, int]):
+        self.n_blocks = n_blocks
+        self.dim = dim
+        self.ffn_dim = ffn_dim
+        self.patch_size = tuple(int(p) for p in patch_size)
+
+    @staticmethod
+    def serves(diffusion_model) -> bool:
+        return type(diffusion_model) is _wan_class()
+
+    @staticmethod
+    def refusal(diffusion_model) -> str | None:
+        name = type(diffusion_model).__name__
+        if name in _REFUSED:
+            return f"model: TAPE does not support {name} yet: {_REFUSED[name]}, so pruned blocks would break it."
+        return None
+
+    @classmethod
+    def from_model(cls, dm) -> WanAdapter:
+        return cls(len(dm.blocks), dm.dim, dm.ffn_dim, dm.patch_size)
+
+    # ---- per call -------------------------------------------------------------------------------------
+    def token_grid(self, args: tuple, kwargs: dict) -> tuple[int, int, int]:
+        """(F, H, W) token grid of a WanModel.forward call: x [B, C, T, H, W] (+ time_dim_concat frames).
+        ComfyUI pads to the patch size, so odd sizes round up."""
+        x = args[0]
+        pt, ph, pw = self.patch_size
+        t, h, w = x.shape[2:]
+        frames = math.ceil(t / pt)
+        concat = args[4] if len(args) > 5 else kwargs.get("time_dim_concat")
+        if torch.is_tensor(concat):
+            frames += math.ceil(concat.shape[2] / pt)
+        return frames, math.ceil(h / ph), math.ceil(w / pw)
+
+    def block_flops(self, tokens: int, ctx_tokens: int) -> float:
+        """Multiply-adds x2 of one WanAttentionBlock on `tokens` tokens (projections, attention, FFN)."""
+        d, n = self.dim, tokens
+        self_attn = 8 * n * d * d + 4 * n * n * d
+        cross = 4 * n * d * d + 4 * ctx_tokens * d * d + 4 * n * ctx_tokens * d
+        ffn = 4 * n * d * self.ffn_dim
+        return float(self_attn + cross + ffn)
+
+    # ---- per block ------------------------------------------------------------------------------------
+    def prune_args(self, args: dict, call, span: int, sel, flat: torch.Tensor) -> dict:
+        """Block args restricted to the kept tokens. Rope rows and modulation are gathered once per span
+        and call (they are the same for every block of the span)."""
+        cache = call.per_call
+        pruned = dict(args)
+        pruned["img"] = gather_rows(args["img"], flat)
+        key = ("pe", span)
+        if key not in cache:
+            cache[key] = self._gather_pe(args["pe"], sel.kept, call.batch)
+        pruned["pe"] = cache[key]
+        vec = args["vec"]
+        if vec.ndim == 4 and vec.shape[1] > 1:
+            key = ("vec", span)
+            if key not in cache:
+                cache[key] = self._gather_frame_vec(vec, sel, call, args["img"].shape[1])
+            pruned["vec"] = cache[key]
+        return pruned
+
+    @staticmethod
+    def _gather_pe(pe: torch.Tensor, kept: torch.Tensor, batch: int) -> torch.Tensor:
+        """pe [1, L, ...] -> [1, K, ...] (one video) or [batch, K, ...] (per-video selections)."""
+        bv, k = kept.shape
+        if pe.shape[0] != 1:
+            return gather_pe_rows(pe, kept, batch)
+        rows = pe[0].index_select(0, kept.reshape(-1)).view(bv, k, *pe.shape[2:])
+        if bv == 1:
+            return rows
+        return rows.index_select(0, torch.arange(batch, device=kept.device) % bv)
+
+    @staticmethod
+    def _gather_frame_vec(vec: torch.Tensor, sel, call, seq_len: int) -> torch.Tensor:
+        """Per-frame modulation vec [B, Fe, 6, C].
+
+        The block maps frames to tokens with repeat_e (L // Fe tokens per frame). When the kept set has exactly
+        k tokens per frame in frame order and no prefix, the same mapping on K tokens is still right, so vec
+        passes unchanged (no memory). Otherwise expand to per-token through ComfyUI's own repeat_e, then
+        gather: [B, K, 6, C] (repeat_e then maps 1:1).
+        """
+        if sel.frame_major and vec.shape[1] == call.grid[0] and seq_len == call.video_tokens:
+            return vec
+        from comfy.ldm.wan.model import repeat_e
+
+        frames = torch.arange(vec.shape[1], device=vec.device).view(1, -1)
+        frame_of_token = repeat_e(frames, torch.empty(1, seq_len, 0, device="meta"))[0]  # [L]
+        bv, k = sel.kept.shape
+        ids = frame_of_token.index_select(0, sel.kept.reshape(-1)).view(bv, k)
+        ids = ids.index_select(0, torch.arange(vec.shape[0], device=vec.device) % bv)  # [B, K]
+        return torch.gather(vec, 1, ids[:, :, None, None].expand(-1, -1, *vec.shape[2:]))
+
+
+def gather_pe_rows(pe: torch.Tensor, kept: torch.Tensor, batch: int) -> torch.Tensor:
+    """pe with a real batch dim [B, L, ...] -> [B, K, ...] using each row's video selection."""
+    return gather_rows(pe, row_index(kept, pe.shape[0], pe.shape[1]))

@@ -1,0 +1,115 @@
+"""The one place TAPE touches ComfyUI's patching API.
+
+apply_tape(model, config) clones the ModelPatcher and installs, through supported seams only:
+- an OUTER_SAMPLE wrapper: fresh per-run state for every sampler call, released (and summarised) at its end;
+- a DIFFUSION_MODEL wrapper: the token grid and the step's budget for each model call;
+- patches_replace["dit"] block replaces on the blocks that score or prune (pre-existing replaces are chained).
+The input ModelPatcher is never modified. Nothing here holds tensors in model_options.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import comfy.model_patcher
+import comfy.patcher_extension
+from comfy.patcher_extension import WrappersMP
+
+from ..tape_core import BlockPlan, TapeConfig
+from .adapters import adapter_for
+from .runtime import CALL_KEY, RUN_KEY, TapeBlockPatch, TapeRun
+
+log = logging.getLogger("TAPE")
+
+SPEC_KEY = "tape_spec"  # transformer_options key of the (tensor-free) TapeSpec
+WRAPPER_KEY = "tape"
+
+
+@dataclass(frozen=True)
+class TapeSpec:
+    config: TapeConfig
+    plan: BlockPlan
+    adapter: object
+
+
+def diffusion_model_of(model):
+    """The diffusion model module of a ModelPatcher, or ValueError naming the input."""
+    inner = getattr(model, "model", None)
+    dm = getattr(inner, "diffusion_model", None)
+    if dm is None:
+        raise ValueError("model: expected a diffusion MODEL (the output of a model loader), got something else")
+    return dm
+
+
+def plan_for(model, config: TapeConfig) -> tuple[BlockPlan, object]:
+    """Validate config against the model (raises ValueError naming the input) and build the block plan."""
+    adapter = adapter_for(diffusion_model_of(model))
+    return config.reselect.plan(adapter.n_blocks), adapter
+
+
+def apply_tape(model, config: TapeConfig):
+    """Return a patched clone of `model` (a ModelPatcher). A no-op config returns a plain clone."""
+    plan, adapter = plan_for(model, config)
+    m = model.clone()
+    if config.is_noop:
+        return m
+    to = m.model_options["transformer_options"]
+    if SPEC_KEY in to:
+        log.warning("TAPE: this model already had a TAPE patch; the new settings replace it")
+    to[SPEC_KEY] = TapeSpec(config, plan, adapter)
+    m.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, tape_outer_sample_wrapper)
+    m.add_wrapper_with_key(WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, tape_diffusion_model_wrapper)
+    existing = to.get("patches_replace", {}).get("dit", {})
+    for i, role in enumerate(plan.roles):
+        if role.value == "dense":
+            continue
+        key = (adapter.block_kind, i)
+        prev = existing.get(key)
+        if getattr(prev, "is_tape", False):
+            prev = prev.prev  # replacing our own earlier patch, keep what it chained
+        m.set_model_patch_replace(TapeBlockPatch(i, prev), "dit", adapter.block_kind, i)
+    return m
+
+
+def _transformer_options(args, kwargs) -> dict | None:
+    t_opts = args[-1] if args and isinstance(args[-1], dict) else kwargs.get("transformer_options")
+    if not isinstance(t_opts, dict) and len(args) > 1 and isinstance(args[-2], dict):
+        t_opts = args[-2]  # LTXV passes it second to last
+    return t_opts if isinstance(t_opts, dict) else None
+
+
+def tape_outer_sample_wrapper(executor, *args, **kwargs):
+    """Fresh TapeRun per sampler call (EasyCache's pattern); summary and release in `finally`."""
+    guider = executor.class_obj
+    orig_model_options = guider.model_options
+    run = None
+    try:
+        guider.model_options = comfy.model_patcher.create_model_options_clone(orig_model_options)
+        to = guider.model_options["transformer_options"]
+        spec: TapeSpec = to[SPEC_KEY]
+        ms = guider.model_patcher.model.model_sampling
+        run = TapeRun(spec, ms.percent_to_sigma(spec.config.start_percent), ms.percent_to_sigma(spec.config.end_percent))
+        to[RUN_KEY] = run
+        return executor(*args, **kwargs)
+    finally:
+        if run is not None:
+            log.info(run.summary(), extra={"tape_stats": run.stats})
+            run.selections.clear()
+            run.reuse_cache.clear()
+        guider.model_options = orig_model_options
+
+
+def tape_diffusion_model_wrapper(executor, *args, **kwargs):
+    """Plan this model call (step, budget, token grid) for the block patches; glue only."""
+    t_opts = _transformer_options(args, kwargs)
+    run: TapeRun | None = t_opts.get(RUN_KEY) if t_opts is not None else None
+    if run is None:
+        return executor(*args, **kwargs)
+    call = run.plan_call(args[0], t_opts, run.spec.adapter.token_grid(args, kwargs))
+    t_opts[CALL_KEY] = call
+    try:
+        return executor(*args, **kwargs)
+    finally:
+        t_opts.pop(CALL_KEY, None)
+        run.account(call)

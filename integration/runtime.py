@@ -1,0 +1,372 @@
+"""What TAPE does while a model runs: per-run state, per-call plans, and the block patch.
+
+No ComfyUI imports here: this module only sees the dicts and tensors the ComfyUI seams hand over.
+integration/patcher.py installs these callables; integration/adapters/ hold the per-model details.
+
+Per sampling run (created in OUTER_SAMPLE):   TapeRun   - selections per span, reuse caches, statistics.
+Per model call (created in DIFFUSION_MODEL):  CallPlan  - step, keep ratio, token grid, per-call index caches.
+Per block (patches_replace["dit"]):           TapeBlockPatch - score / gather -> original block -> scatter.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import torch
+
+from ..tape_core import (
+    BlockRole,
+    gather_rows,
+    keep_count,
+    row_index,
+    scatter_rows,
+    score_attention_received,
+    score_key_norm,
+    score_random,
+    select_per_frame,
+    selection_jitter,
+    smooth_over_frames,
+)
+
+log = logging.getLogger("TAPE")
+
+RUN_KEY = "tape_run"  # transformer_options key of the per-run TapeRun (set in OUTER_SAMPLE)
+CALL_KEY = "tape_call"  # transformer_options key of the per-call CallPlan (set in DIFFUSION_MODEL)
+
+
+@dataclass
+class Selection:
+    """The kept set of one span: kept [Bv, K] token indices per video, shared by cond and uncond rows."""
+
+    step_key: float
+    kept: torch.Tensor
+    frame_major: bool  # exactly k sorted tokens per frame, frames in order (lets per-frame vec pass unchanged)
+
+
+@dataclass
+class CallPlan:
+    """What one model call does. mode: off (untouched), record (dense, fills the reuse cache), prune."""
+
+    run: TapeRun
+    mode: str
+    sigma: float
+    step: int = 0
+    steps: int = 0
+    keep: float = 1.0
+    grid: tuple[int, int, int] = (0, 0, 0)  # latent token grid (F, H, W) after patching
+    chunks: tuple = (0,)  # cond_or_uncond of this call
+    batch: int = 1
+    per_call: dict = field(default_factory=dict)  # per-call index / rope caches, span inputs
+
+    @property
+    def videos(self) -> int:
+        return self.batch // len(self.chunks)
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid[1] * self.grid[2]
+
+    @property
+    def video_tokens(self) -> int:
+        return self.grid[0] * self.tokens_per_frame
+
+    @property
+    def k(self) -> int:
+        return keep_count(self.keep, self.tokens_per_frame)
+
+
+class RunStats:
+    """Host-side counters for the end-of-run summary (GPU values are summed lazily, synced once at the end)."""
+
+    def __init__(self):
+        self.steps_seen: set[float] = set()
+        self.steps_pruned: set[float] = set()
+        self.kept_fracs: list[float] = []
+        self.flops_dense = 0.0
+        self.flops_run = 0.0
+        self.jitter_sum: torch.Tensor | None = None
+        self.jitter_n = 0
+
+    def add_jitter(self, j: torch.Tensor):
+        j = j.mean().detach()
+        self.jitter_sum = j if self.jitter_sum is None else self.jitter_sum + j
+        self.jitter_n += 1
+
+    @property
+    def mean_jitter(self) -> float | None:
+        return None if not self.jitter_n else float(self.jitter_sum) / self.jitter_n
+
+    @property
+    def flops_saved(self) -> float:
+        return 0.0 if self.flops_dense <= 0 else 1.0 - self.flops_run / self.flops_dense
+
+
+class TapeRun:
+    """Per-sampling-run state. Fresh for every sampler call; dropped (with its tensors) when sampling ends."""
+
+    def __init__(self, spec, sigma_start: float, sigma_end: float):
+        self.spec = spec  # integration.patcher.TapeSpec: config, block plan, adapter
+        self.sigma_start = sigma_start
+        self.sigma_end = sigma_end
+        self.selections: dict[int, Selection] = {}
+        self.reuse_cache: dict[tuple, torch.Tensor] = {}
+        self.stats = RunStats()
+        self._sample_sigmas: tuple[int, list[float]] = (0, [])
+        self._warned: set[str] = set()
+
+    def __deepcopy__(self, memo):
+        # model_options may be deep-copied mid-run (e.g. by other nodes' extra passes): share, never copy tensors
+        return self
+
+    def warn_once(self, key: str, msg: str):
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning("TAPE: %s", msg)
+
+    # ---- per call --------------------------------------------------------------------------------------
+    def step_of(self, sigma: float, sample_sigmas) -> tuple[int, int]:
+        """(step index, step count) of sigma in this sampler call's schedule (Heun's 2nd eval maps forward)."""
+        if sample_sigmas is None:
+            return 0, 0
+        if self._sample_sigmas[0] != id(sample_sigmas):
+            self._sample_sigmas = (id(sample_sigmas), [float(s) for s in sample_sigmas])
+        ss = self._sample_sigmas[1]
+        steps = len(ss) - 1
+        tol = 1e-5 * max(1.0, abs(sigma))
+        step = 0
+        for i in range(steps):
+            if ss[i] + tol >= sigma:
+                step = i
+            else:
+                break
+        return step, steps
+
+    def plan_call(self, x: torch.Tensor, t_opts: dict, grid: tuple[int, int, int]) -> CallPlan:
+        cfg = self.spec.config
+        sigmas = t_opts.get("sigmas")
+        if sigmas is None:
+            self.warn_once("nosigma", "no sigmas in transformer_options; running dense")
+            return CallPlan(self, "off", 0.0)
+        sigma = float(sigmas.reshape(-1)[0])  # one host sync per model call, never per block
+        chunks = tuple(t_opts.get("cond_or_uncond") or (0,))
+        if x.shape[0] % len(chunks):
+            chunks = (0,)
+        if not (self.sigma_end < sigma <= self.sigma_start):
+            return CallPlan(self, "off", sigma)
+        step, steps = self.step_of(sigma, t_opts.get("sample_sigmas"))
+        if steps == 0:
+            self.warn_once("nosteps", "no sample_sigmas in transformer_options; running dense")
+            return CallPlan(self, "off", sigma)
+        keep = cfg.schedule.keep_ratio(step, steps, cfg.keep_ratio)
+        if cfg.schedule.preset != "custom" and cfg.keep_ratio >= 1.0:
+            keep = 1.0
+        mode = "prune" if keep < 1.0 else ("record" if cfg.pruned_mode == "reuse" else "off")
+        self.stats.steps_seen.add(sigma)
+        return CallPlan(self, mode, sigma, step, steps, keep, grid, chunks, x.shape[0])
+
+    def account(self, call: CallPlan):
+        """Add one finished call's FLOP estimate to the statistics (host arithmetic only)."""
+        if call.mode == "off":
+            return
+        adapter, plan = self.spec.adapter, self.spec.plan
+        seq_len = call.per_call.get("seq_len", call.video_tokens)
+        ctx_len = call.per_call.get("ctx_len", 0)
+        dense = adapter.block_flops(seq_len, ctx_len) * plan.n_blocks
+        self.stats.flops_dense += dense
+        if call.mode != "prune":
+            self.stats.flops_run += dense
+            return
+        n_prefix = seq_len - call.video_tokens
+        kept = n_prefix + call.grid[0] * call.k
+        n_pruned = len(plan.pruned_blocks())
+        self.stats.flops_run += adapter.block_flops(kept, ctx_len) * n_pruned
+        self.stats.flops_run += adapter.block_flops(seq_len, ctx_len) * (plan.n_blocks - n_pruned)
+        self.stats.steps_pruned.add(call.sigma)
+        self.stats.kept_fracs.append(call.k / call.tokens_per_frame)
+
+    def summary(self) -> str:
+        s = self.stats
+        n_seen = len(s.steps_seen)
+        if not n_seen:
+            return "TAPE: no step ran inside start/end percent; nothing was pruned."
+        plan = self.spec.plan
+        mean_keep = sum(s.kept_fracs) / len(s.kept_fracs) if s.kept_fracs else 1.0
+        saved = s.flops_saved
+        jitter = s.mean_jitter
+        return (
+            f"TAPE: pruned {len(s.steps_pruned)}/{n_seen} steps, {len(plan.pruned_blocks())}/{plan.n_blocks} blocks "
+            f"pruned ({plan.describe()}), mean kept fraction {mean_keep:.2f} of video tokens, "
+            f"~{100 * saved:.0f}% of block compute saved (est. {1 / max(1e-6, 1 - saved):.2f}x on the blocks)"
+            + (f", selection jitter {jitter:.2f}" if jitter is not None else "")
+            + "."
+        )
+
+    # ---- selection ------------------------------------------------------------------------------------
+    def select(self, scores: torch.Tensor, call: CallPlan, n_prefix: int) -> Selection:
+        """scores [B, L] for all tokens of the call -> Selection shared by the rows of each video."""
+        cfg = self.spec.config
+        f, n = call.grid[0], call.tokens_per_frame
+        video = scores[:, n_prefix:].float().reshape(len(call.chunks), call.videos, f, n).mean(dim=0)
+        # per-frame mean normalisation makes the smoothing mix comparable values across frames
+        video = video / video.mean(dim=-1, keepdim=True).clamp(min=1e-12)
+        video = smooth_over_frames(video, cfg.smoothing)
+        kept = select_per_frame(video, call.k)
+        self.stats.add_jitter(selection_jitter(kept, f, n))
+        if n_prefix:
+            prefix = torch.arange(n_prefix, device=kept.device).expand(kept.shape[0], -1)
+            kept = torch.cat([prefix, kept + n_prefix], dim=1)
+        return Selection(call.sigma, kept, frame_major=n_prefix == 0)
+
+    # ---- reuse cache ----------------------------------------------------------------------------------
+    def _cache_key(self, span: int, call: CallPlan) -> tuple:
+        return (span, call.chunks, call.batch)
+
+    def store_cache(self, span: int, call: CallPlan, resid_full: torch.Tensor):
+        cache = resid_full
+        if self.spec.config.cache_device == "cpu":
+            cache = resid_full.to("cpu", non_blocking=True)
+        self.reuse_cache[self._cache_key(span, call)] = cache
+
+    def apply_reuse(self, span: int, call: CallPlan, x: torch.Tensor, flat: torch.Tensor, resid_k: torch.Tensor):
+        """Give x's pruned rows the residual their span computed the last time they were kept; refresh the
+        cache with this step's residuals of the kept rows. x [B, L, C] in place; resid_k [B, K, C]."""
+        key = self._cache_key(span, call)
+        cache = self.reuse_cache.get(key)
+        on_cpu = cache is not None and cache.device != x.device
+        if cache is None or cache.shape != x.shape:
+            self.warn_once("nocache", "reuse cache empty at a pruned step (no dense warm-up step?): "
+                           "pruned tokens are skipped until they are computed once")
+            cache = torch.zeros_like(x)
+        elif on_cpu:
+            cache = cache.to(x.device, non_blocking=True)
+        scatter_rows(cache, flat, resid_k)
+        x.add_(cache)
+        self.reuse_cache[key] = cache.to("cpu", non_blocking=True) if on_cpu else cache
+
+
+class TapeBlockPatch:
+    """patches_replace["dit"] callable for one block. Chains a pre-existing replace (`prev`) on the same block:
+    prev runs inside TAPE, on the tokens TAPE hands to the block."""
+
+    is_tape = True
+
+    def __init__(self, index: int, prev=None):
+        self.index = index
+        self.prev = prev
+
+    def run_block(self, args: dict, extra: dict) -> dict:
+        if self.prev is not None:
+            return self.prev(args, extra)
+        return extra["original_block"](args)
+
+    def __call__(self, args: dict, extra: dict) -> dict:
+        t_opts = args.get("transformer_options") or {}
+        call: CallPlan | None = t_opts.get(CALL_KEY)
+        if call is None or call.mode == "off":
+            return self.run_block(args, extra)
+        run = call.run
+        plan = run.spec.plan
+        role, span = plan.roles[self.index], plan.spans[self.index]
+        if role is BlockRole.SCORE:
+            return self._score(args, extra, call, span) if call.mode == "prune" else self.run_block(args, extra)
+        if role is not BlockRole.PRUNE:
+            return self.run_block(args, extra)
+        if call.mode == "record":
+            return self._record(args, extra, call, span)
+        return self._prune(args, extra, call, span)
+
+    # ---- roles ----------------------------------------------------------------------------------------
+    def _score(self, args, extra, call: CallPlan, span: int) -> dict:
+        run = call.run
+        img = args["img"]
+        call.per_call["seq_len"] = img.shape[1]
+        call.per_call["ctx_len"] = args["txt"].shape[1] if torch.is_tensor(args.get("txt")) else 0
+        n_prefix = img.shape[1] - call.video_tokens
+        if n_prefix < 0:
+            run.warn_once("grid", f"block input has {img.shape[1]} tokens, fewer than the {call.video_tokens} "
+                          f"of the latent grid {call.grid}; running dense")
+            return self.run_block(args, extra)
+        sel = run.selections.get(span)
+        if sel is not None and sel.step_key == call.sigma and sel.kept.shape[0] == call.videos:
+            return self.run_block(args, extra)  # cond/uncond in a second call: reuse this step's kept set
+        cfg = run.spec.config
+        if cfg.score == "random":
+            out = self.run_block(args, extra)
+            seed = hash((cfg.seed, call.step, span)) & 0xFFFFFFFF
+            scores = score_random(img.shape[0], img.shape[1], seed, device=img.device)
+        else:
+            out, scores = self._run_scored(args, extra, cfg)
+            if scores is None:
+                run.warn_once("noattn", "no self-attention call seen in a scoring block; running dense")
+                return out
+        run.selections[span] = run.select(scores, call, n_prefix)
+        return out
+
+    def _run_scored(self, args, extra, cfg):
+        """Run the block dense with an attention override that scores its first (self-)attention call.
+        The override exists only during this call and chains any override already set (e.g. Sage nodes)."""
+        t_opts = args["transformer_options"]
+        slot = {}
+        prev_override = t_opts.get("optimized_attention_override")
+        seq_len = args["img"].shape[1]
+
+        def scoring_override(func, *a, **kw):
+            if "scores" not in slot:
+                q, k = a[0], a[1]
+                skip = kw.get("skip_reshape", False)
+                if (q.shape[2] if skip else q.shape[1]) == seq_len:
+                    with torch.no_grad():
+                        if cfg.score == "key_norm":
+                            slot["scores"] = score_key_norm(k, kw["heads"], skip)
+                        else:
+                            slot["scores"] = score_attention_received(q, k, kw["heads"], cfg.score_samples, skip)
+            if prev_override is not None:
+                return prev_override(func, *a, **kw)
+            return func(*a, **kw)
+
+        t_opts["optimized_attention_override"] = scoring_override
+        try:
+            out = self.run_block(args, extra)
+        finally:
+            if prev_override is None:
+                t_opts.pop("optimized_attention_override", None)
+            else:
+                t_opts["optimized_attention_override"] = prev_override
+        return out, slot.get("scores")
+
+    def _record(self, args, extra, call: CallPlan, span: int) -> dict:
+        """Dense step in reuse mode: remember each span's full residual so later pruned steps can reuse it."""
+        plan = call.run.spec.plan
+        if plan.is_span_start(self.index):
+            call.per_call[("span_in", span)] = args["img"].clone()
+        out = self.run_block(args, extra)
+        if plan.is_span_end(self.index):
+            x_in = call.per_call.pop(("span_in", span), None)
+            if x_in is not None:
+                call.run.store_cache(span, call, out["img"] - x_in)
+        return out
+
+    def _prune(self, args, extra, call: CallPlan, span: int) -> dict:
+        run = call.run
+        sel = run.selections.get(span)
+        x = args["img"]
+        if sel is None or sel.step_key != call.sigma:
+            run.warn_once("nosel", f"block {self.index}: no selection for this step; running dense")
+            return self.run_block(args, extra)
+        flat = call.per_call.get(("flat", span))
+        if flat is None:
+            flat = call.per_call[("flat", span)] = row_index(sel.kept, x.shape[0], x.shape[1])
+        pruned_args = run.spec.adapter.prune_args(args, call, span, sel, flat)
+        plan = run.spec.plan
+        reuse = run.spec.config.pruned_mode == "reuse"
+        if reuse and plan.is_span_start(self.index):
+            xk = pruned_args["img"]
+            call.per_call[("span_in", span)] = xk.clone() if run.spec.adapter.blocks_mutate_input else xk
+        out = self.run_block(pruned_args, extra)
+        y = out["img"]
+        if reuse and plan.is_span_end(self.index):
+            x_in = call.per_call.pop(("span_in", span))
+            x = x.contiguous()
+            run.apply_reuse(span, call, x, flat, y - x_in)
+        return {**out, "img": scatter_rows(x, flat, y)}

@@ -1,0 +1,67 @@
+"""TapeConfig: everything one TAPE patch needs, as plain immutable values (safe to deep-copy with model_options)."""
+
+from dataclasses import dataclass, field
+
+from .plan import ReselectPolicy
+from .schedule import BudgetSchedule
+from .scoring import SCORE_METHODS
+
+PRUNED_MODES = ("reuse", "skip")
+CACHE_DEVICES = ("gpu", "cpu")
+
+
+@dataclass(frozen=True)
+class TapeConfig:
+    """keep_ratio: base share of each frame's tokens kept in pruned blocks, (0, 1].
+    smoothing: a in s~[f] = a s[f] + (1-a) s~[f-1]; 1 disables temporal smoothing.
+    pruned_mode: 'reuse' (a pruned token gets the residual its blocks computed for it the last time it was
+    kept) or 'skip' (a pruned token passes its blocks unchanged).
+    start_percent / end_percent: sampling range in which TAPE acts (ComfyUI's percent_to_sigma convention).
+    score: attention | key_norm | random. score_samples: query tokens sampled for attention scoring.
+    cache_device: where the reuse cache lives ('cpu' keeps it off the GPU at the cost of PCIe copies).
+    seed: seeds the 'random' score method only.
+    """
+
+    keep_ratio: float = 0.5
+    smoothing: float = 0.5
+    pruned_mode: str = "reuse"
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    schedule: BudgetSchedule = field(default_factory=BudgetSchedule)
+    reselect: ReselectPolicy = field(default_factory=ReselectPolicy)
+    score: str = "attention"
+    score_samples: int = 128
+    cache_device: str = "gpu"
+    seed: int = 0
+    verbose: bool = False
+
+    def __post_init__(self):
+        if not 0.0 < self.keep_ratio <= 1.0:
+            raise ValueError(f"keep_ratio must be in (0, 1], got {self.keep_ratio}")
+        if not 0.0 < self.smoothing <= 1.0:
+            raise ValueError(f"smoothing must be in (0, 1] (1 = off), got {self.smoothing}")
+        if self.pruned_mode not in PRUNED_MODES:
+            raise ValueError(f"pruned_mode must be one of {PRUNED_MODES}, got '{self.pruned_mode}'")
+        for name in ("start_percent", "end_percent"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {v}")
+        if self.start_percent > self.end_percent:
+            raise ValueError(
+                f"start_percent ({self.start_percent}) must not be greater than end_percent ({self.end_percent})"
+            )
+        if self.score not in SCORE_METHODS:
+            raise ValueError(f"score must be one of {SCORE_METHODS}, got '{self.score}'")
+        if self.score_samples < 1:
+            raise ValueError(f"score_samples must be >= 1, got {self.score_samples}")
+        if self.cache_device not in CACHE_DEVICES:
+            raise ValueError(f"cache_device must be one of {CACHE_DEVICES}, got '{self.cache_device}'")
+
+    @property
+    def is_noop(self) -> bool:
+        """True when no step can ever prune: the patch node then returns an unpatched clone."""
+        if self.start_percent >= self.end_percent:
+            return True
+        if self.schedule.preset == "custom":
+            return all(r >= 1.0 for r in self.schedule.custom)
+        return self.keep_ratio >= 1.0 and self.schedule.spread == 0.0

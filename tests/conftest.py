@@ -1,0 +1,26 @@
+import logging
+
+import pytest
+from comfy_harness import WAN_KINDS, import_comfy, load_pack, register_model_folder, write_wan_checkpoint
+
+import_comfy()
+
+
+@pytest.fixture(scope="session")
+def tape():
+    return load_pack()
+
+
+@pytest.fixture(scope="session")
+def wan_models(tmp_path_factory):
+    """kind -> checkpoint name, written once into a registered diffusion_models folder."""
+    folder = tmp_path_factory.mktemp("diffusion_models")
+    register_model_folder(folder)
+    return {kind: write_wan_checkpoint(folder, kind) for kind in WAN_KINDS}
+
+
+@pytest.fixture
+def tape_summaries(caplog):
+    """RunStats objects logged by TAPE's end-of-run summary, in order."""
+    caplog.set_level(logging.INFO, logger="TAPE")
+    return lambda: [r.tape_stats for r in caplog.records if hasattr(r, "tape_stats")]
