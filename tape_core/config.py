@@ -20,6 +20,7 @@ class TapeConfig:
     score: attention | key_norm | random. score_samples: query tokens sampled for attention scoring.
     cache_device: where the reuse cache lives ('cpu' keeps it off the GPU at the cost of PCIe copies).
     seed: seeds the 'random' score method only.
+    keep_ratio 1 turns TAPE off, except with a 'custom' schedule, whose ratios are absolute.
     """
 
     keep_ratio: float = 0.5
@@ -33,7 +34,6 @@ class TapeConfig:
     score_samples: int = 128
     cache_device: str = "gpu"
     seed: int = 0
-    verbose: bool = False
 
     def __post_init__(self):
         if not 0.0 < self.keep_ratio <= 1.0:
@@ -64,4 +64,4 @@ class TapeConfig:
             return True
         if self.schedule.preset == "custom":
             return all(r >= 1.0 for r in self.schedule.custom)
-        return self.keep_ratio >= 1.0 and self.schedule.spread == 0.0
+        return self.keep_ratio >= 1.0  # keep 1 means off, whatever the schedule's spread

@@ -4,6 +4,7 @@ import pytest
 from comfy_harness import WAN_KINDS, import_comfy, load_pack, register_model_folder, write_wan_checkpoint
 
 import_comfy()
+load_pack()  # test modules import `comfyui_tape` at module level
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,194 @@
+"""tape_core unit tests: plain torch, no ComfyUI."""
+
+import pytest
+import torch
+from comfyui_tape.tape_core import (
+    BlockRole,
+    BudgetSchedule,
+    ReselectPolicy,
+    TapeConfig,
+    gather_rows,
+    keep_count,
+    row_index,
+    scatter_rows,
+    score_attention_received,
+    score_key_norm,
+    select_per_frame,
+    selection_jitter,
+    smooth_over_frames,
+    smoothing_matrix,
+)
+from comfyui_tape.tape_core.plan import parse_block_list
+from comfyui_tape.tape_core.schedule import MIN_KEEP, parse_ratio_list
+
+
+# ---- schedule ---------------------------------------------------------------------------------------------
+def test_schedule_presets_are_mean_preserving_and_monotone():
+    for preset in ("linear", "cosine", "step"):
+        s = BudgetSchedule(preset=preset, spread=0.2, dense_first_steps=0)
+        r = s.ratios(20, 0.5)
+        assert abs(sum(r) / len(r) - 0.5) < 1e-9, preset
+        assert all(a <= b for a, b in zip(r, r[1:])), f"{preset} must relax over time: {r}"
+        assert r[0] == pytest.approx(0.3) and r[-1] == pytest.approx(0.7)
+
+
+def test_schedule_dense_steps_and_edges():
+    s = BudgetSchedule(preset="linear", spread=0.2, dense_first_steps=2, dense_last_steps=1)
+    r = s.ratios(10, 0.5)
+    assert r[:2] == [1.0, 1.0] and r[-1] == 1.0
+    assert r[2] == pytest.approx(0.3) and r[-2] == pytest.approx(0.7)
+    assert s.ratios(1, 0.5) == [1.0]  # one step, inside the warm-up
+    assert s.keep_ratio(0, 0, 0.5) == 1.0  # unknown step count -> dense
+    assert s.keep_ratio(99, 10, 0.5) == 1.0  # clamped to the last step, which is dense
+    low = BudgetSchedule(preset="linear", spread=0.5, dense_first_steps=0).ratios(5, 0.1)
+    assert min(low) == MIN_KEEP and max(low) <= 1.0
+
+
+def test_schedule_constant_and_custom():
+    assert BudgetSchedule(preset="constant", dense_first_steps=0).ratios(4, 0.4) == [0.4] * 4
+    c = BudgetSchedule(preset="custom", dense_first_steps=0, custom=(0.2, 0.6))
+    assert c.ratios(5, 0.9) == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6])  # stretched, base ignored
+    assert BudgetSchedule(preset="custom", dense_first_steps=0, custom=(0.3,)).ratios(3, 0.9) == [0.3] * 3
+
+
+def test_schedule_bad_input():
+    with pytest.raises(ValueError, match="custom_ratios"):
+        parse_ratio_list("0.3, abc")
+    with pytest.raises(ValueError, match=r"custom_ratios: 1.5 is outside the allowed range \(0, 1\]"):
+        parse_ratio_list("0.3 1.5")
+    with pytest.raises(ValueError, match="needs at least one"):
+        BudgetSchedule(preset="custom")
+    with pytest.raises(ValueError, match="spread"):
+        BudgetSchedule(spread=0.7)
+    with pytest.raises(ValueError, match="preset"):
+        BudgetSchedule(preset="exponential")
+
+
+# ---- block plan -------------------------------------------------------------------------------------------
+def test_block_plan_every_and_list():
+    p = ReselectPolicy(every=10, dense_first=1, dense_last=1).plan(30)
+    assert p.describe() == ("S" + "p" * 9) * 2 + "S" + "p" * 8 + "D"
+    assert [i for i, r in enumerate(p.roles) if r is BlockRole.SCORE] == [0, 10, 20]
+    assert p.roles[29] is BlockRole.DENSE and p.roles[1] is BlockRole.PRUNE
+    assert p.spans[5] == 0 and p.spans[15] == 1 and p.spans[25] == 2
+    assert p.is_span_start(1) and p.is_span_end(9) and not p.is_span_end(8) and p.is_span_end(28)
+    q = ReselectPolicy(blocks=(0, 4), dense_first=2).plan(8)
+    assert q.describe() == "SDppSppp"
+    once = ReselectPolicy(every=0, dense_first=3).plan(6)
+    assert once.describe() == "DDSppp"
+
+
+def test_block_plan_bad_input():
+    with pytest.raises(ValueError, match=r"reselect_blocks \[35\] do not exist: this model has 30 blocks \(0-29\)"):
+        ReselectPolicy(blocks=(0, 35)).plan(30)
+    with pytest.raises(ValueError, match="leaves no block"):
+        ReselectPolicy(dense_first=2, dense_last=2).plan(4)
+    with pytest.raises(ValueError, match="dense_first_blocks must be >= 1"):
+        ReselectPolicy(dense_first=0)
+    with pytest.raises(ValueError, match="'x' is not a block number"):
+        parse_block_list("0, x")
+    assert parse_block_list(" 20,0 10 ") == (0, 10, 20)
+
+
+# ---- config -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ratio", [0.0, -0.1, 1.01])
+def test_config_rejects_keep_ratio_outside_range(ratio):
+    with pytest.raises(ValueError, match=r"keep_ratio must be in \(0, 1\]"):
+        TapeConfig(keep_ratio=ratio)
+
+
+def test_config_rejects_start_after_end_and_bad_names():
+    with pytest.raises(ValueError, match=r"start_percent \(0.8\) must not be greater than end_percent \(0.2\)"):
+        TapeConfig(start_percent=0.8, end_percent=0.2)
+    with pytest.raises(ValueError, match="pruned_mode"):
+        TapeConfig(pruned_mode="drop")
+    with pytest.raises(ValueError, match="smoothing"):
+        TapeConfig(smoothing=0.0)
+    assert TapeConfig(keep_ratio=1.0).is_noop and not TapeConfig().is_noop
+    assert TapeConfig(start_percent=0.5, end_percent=0.5).is_noop
+
+
+# ---- selection, smoothing, gather/scatter ------------------------------------------------------------------
+def test_select_per_frame_counts_sorted_and_deterministic():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.rand(2, 5, 12, generator=g)
+    k = keep_count(0.5, 12)
+    kept = select_per_frame(scores, k)
+    assert kept.shape == (2, 5 * 6)
+    frames = kept // 12
+    for f in range(5):
+        assert ((frames == f).sum(dim=1) == 6).all()
+    assert (kept.diff(dim=1) > 0).all()
+    assert torch.equal(kept, select_per_frame(scores.clone(), k))
+    top = scores[0, 0].topk(6).indices.sort().values
+    assert torch.equal(kept[0, :6], top)
+    assert keep_count(0.001, 12) == 1 and keep_count(1.0, 12) == 12
+    assert torch.equal(select_per_frame(scores, 12)[0], torch.arange(60))
+
+
+def test_smoothing_matrix_matches_recursion():
+    s = torch.rand(1, 6, 4, dtype=torch.float64)
+    a = 0.3
+    ref = s.clone()
+    for f in range(1, 6):
+        ref[:, f] = a * s[:, f] + (1 - a) * ref[:, f - 1]
+    out = smooth_over_frames(s.float(), a)
+    assert torch.allclose(out.double(), ref, atol=1e-6)
+    assert torch.equal(smooth_over_frames(s, 1.0), s)
+    assert torch.allclose(smoothing_matrix(5, 0.5).sum(dim=1), torch.ones(5))  # rows are convex weights
+
+
+def test_gather_scatter_roundtrip_multi_video():
+    x = torch.randn(4, 10, 3)  # 2 chunks (cond, uncond) x 2 videos
+    kept = torch.tensor([[0, 3, 7], [1, 2, 9]])
+    flat = row_index(kept, 4, 10)
+    y = gather_rows(x, flat)
+    assert torch.equal(y[0], x[0, [0, 3, 7]]) and torch.equal(y[3], x[3, [1, 2, 9]])
+    z = torch.zeros_like(x)
+    scatter_rows(z, flat, y)
+    mask = torch.zeros(4, 10, dtype=torch.bool)
+    for r in range(4):
+        mask[r, kept[r % 2]] = True
+    assert torch.equal(z[mask], x[mask]) and (z[~mask] == 0).all()
+    with pytest.raises(ValueError, match="not a multiple"):
+        row_index(kept, 3, 10)
+
+
+def test_attention_score_matches_dense_reference_and_chunking():
+    g = torch.Generator().manual_seed(0)
+    b, h, n, d = 2, 3, 40, 8
+    q, k = torch.randn(b, n, h * d, generator=g), torch.randn(b, n, h * d, generator=g)
+    qh, kh = q.view(b, n, h, d).transpose(1, 2), k.view(b, n, h, d).transpose(1, 2)
+    probs = torch.softmax(qh @ kh.transpose(-1, -2) * d**-0.5, dim=-1)  # [b, h, n, n]
+    ref = probs.sum(dim=2).mean(dim=1)  # every query sampled
+    out = score_attention_received(q, k, h, n_samples=n)
+    assert torch.allclose(out, ref, atol=1e-5)
+    skip = score_attention_received(qh, kh, h, n_samples=n, skip_reshape=True)
+    assert torch.allclose(skip, ref, atol=1e-5)
+    import comfyui_tape.tape_core.scoring as scoring
+
+    old = scoring._CHUNK_ELEMENTS
+    scoring._CHUNK_ELEMENTS = 50  # forces one query and one head per chunk
+    try:
+        assert torch.allclose(score_attention_received(q, k, h, n_samples=n), ref, atol=1e-5)
+    finally:
+        scoring._CHUNK_ELEMENTS = old
+    assert score_key_norm(k, h).shape == (b, n)
+
+
+def test_smoothing_reduces_selection_jitter_on_constructed_field():
+    """A static salient region plus per-frame noise: smoothing keeps the kept set steady across frames."""
+    g = torch.Generator().manual_seed(0)
+    f, hw = 16, 64
+    base = torch.zeros(hw)
+    base[:20] = 1.0  # 20 salient tokens, we keep 24: the last 4 slots are decided by noise
+    scores = base + 0.6 * torch.rand(1, f, hw, generator=g)
+    k = 24
+
+    def changes(alpha):
+        kept = select_per_frame(smooth_over_frames(scores, alpha), k)
+        return float(selection_jitter(kept, f, hw)[0])
+
+    raw, smooth = changes(1.0), changes(0.5)
+    assert smooth < 0.8 * raw, (raw, smooth)
+    assert changes(0.2) <= smooth
