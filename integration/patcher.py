@@ -89,7 +89,8 @@ def tape_outer_sample_wrapper(executor, *args, **kwargs):
         to = guider.model_options["transformer_options"]
         spec: TapeSpec = to[SPEC_KEY]
         ms = guider.model_patcher.model.model_sampling
-        run = TapeRun(spec, ms.percent_to_sigma(spec.config.start_percent), ms.percent_to_sigma(spec.config.end_percent))
+        cfg = spec.config
+        run = TapeRun(spec, ms.percent_to_sigma(cfg.start_percent), ms.percent_to_sigma(cfg.end_percent))
         to[RUN_KEY] = run
         return executor(*args, **kwargs)
     finally:

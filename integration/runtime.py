@@ -17,7 +17,6 @@ import torch
 
 from ..tape_core import (
     BlockRole,
-    gather_rows,
     keep_count,
     row_index,
     scatter_rows,

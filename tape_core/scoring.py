@@ -38,9 +38,8 @@ def score_attention_received(
     qh, kh = _as_bhld(q, heads, skip_reshape), _as_bhld(k, heads, skip_reshape)
     b, h, n, d = kh.shape
     pos = query_sample_positions(qh.shape[2], n_samples, device=q.device)
-    qs = qh.index_select(2, pos)  # [B, H, S, D]
+    qs = qh.index_select(2, pos) * d**-0.5  # [B, H, S, D], scale folded in (no pass over the logits)
     s = qs.shape[2]
-    scale = d**-0.5
     per_row = b * n  # elements of one (head, query) row across the batch
     q_chunk = max(1, min(s, _CHUNK_ELEMENTS // per_row))
     h_chunk = max(1, min(h, _CHUNK_ELEMENTS // (per_row * q_chunk)))
@@ -49,8 +48,7 @@ def score_attention_received(
         kc = kh[:, h0 : h0 + h_chunk]
         for s0 in range(0, s, q_chunk):
             logits = torch.matmul(qs[:, h0 : h0 + h_chunk, s0 : s0 + q_chunk], kc.transpose(-1, -2))
-            probs = torch.softmax(logits.float() * scale, dim=-1)  # [B, h, s, L]
-            received += probs.sum(dim=(1, 2))
+            received += torch.softmax(logits, dim=-1, dtype=torch.float32).sum(dim=(1, 2))  # [B, L]
     return received / h
 
 
