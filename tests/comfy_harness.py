@@ -62,10 +62,9 @@ WAN_KINDS = {
 
 def build_wan_state_dict(kind: str, blocks: int = 4, dim: int = 128, seed: int = 0) -> dict:
     """A random but well-scaled WanModel state dict that ComfyUI's detection maps to `kind`."""
+    import comfy.ops
     import torch
     from comfy.ldm.wan.model import WanModel
-
-    import comfy.ops
 
     kwargs, _ = WAN_KINDS[kind]
     torch.manual_seed(seed)
