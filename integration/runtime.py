@@ -45,7 +45,8 @@ class Selection:
 
 @dataclass
 class CallPlan:
-    """What one model call does. mode: off (untouched), record (dense, fills the reuse cache), prune."""
+    """What one model call does. mode: off (outside start/end: untouched, not counted), dense (a keep-1 step),
+    record (a keep-1 step in reuse mode: dense, fills the reuse cache), prune."""
 
     run: TapeRun
     mode: str
@@ -160,7 +161,7 @@ class TapeRun:
         keep = cfg.schedule.keep_ratio(step, steps, cfg.keep_ratio)
         if cfg.schedule.preset != "custom" and cfg.keep_ratio >= 1.0:
             keep = 1.0
-        mode = "prune" if keep < 1.0 else ("record" if cfg.pruned_mode == "reuse" else "off")
+        mode = "prune" if keep < 1.0 else ("record" if cfg.pruned_mode == "reuse" else "dense")
         self.stats.steps_seen.add(sigma)
         return CallPlan(self, mode, sigma, step, steps, keep, grid, chunks, x.shape[0])
 
@@ -262,7 +263,7 @@ class TapeBlockPatch:
     def __call__(self, args: dict, extra: dict) -> dict:
         t_opts = args.get("transformer_options") or {}
         call: CallPlan | None = t_opts.get(CALL_KEY)
-        if call is None or call.mode == "off":
+        if call is None or call.mode in ("off", "dense"):
             return self.run_block(args, extra)
         run = call.run
         plan = run.spec.plan

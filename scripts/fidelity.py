@@ -1,0 +1,60 @@
+"""Run the testbed fidelity benchmark (BENCHMARKS.md, "Fidelity").
+
+    python scripts/fidelity.py --out out/fidelity.json [--gpu] [--prompts 12] [--seeds 2]
+
+Loads the committed testbed checkpoint through ComfyUI's UNETLoader path, samples every configuration of
+testbed/fidelity.py for each prompt x seed, and writes JSON plus a markdown table.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # comfy_harness: find + import ComfyUI, load this repo as a package
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="out/fidelity.json")
+    p.add_argument("--gpu", action="store_true")
+    p.add_argument("--prompts", type=int, default=12)
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--keep", type=float, default=0.5)
+    p.add_argument("--easycache", type=float, nargs="*", default=[0.05, 0.1])
+    args = p.parse_args()
+
+    from comfy_harness import import_comfy, load_pack
+
+    import_comfy()
+    if args.gpu:
+        import comfy.cli_args
+
+        comfy.cli_args.args.cpu = False
+    load_pack()
+    from comfyui_tape.testbed import fidelity
+    from comfyui_tape.testbed.sample import load_model
+
+    model = load_model(str(REPO / "testbed" / "tape_testbed_wan.safetensors"))
+    rows = fidelity.variants(args.keep, n_blocks=len(model.model.diffusion_model.blocks),
+                             easycache_thresholds=tuple(args.easycache))
+    t0 = time.time()
+    res = fidelity.run(model, fidelity.PROMPTS[: args.prompts], tuple(range(1, args.seeds + 1)), args.frames,
+                       args.size, args.steps, rows)
+    res["meta"] = vars(args) | {"seconds": time.time() - t0}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    table = fidelity.markdown_table(res["summary"])
+    out.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    print(f"{time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Fidelity benchmark on the testbed model: does TAPE beat naive per-frame pruning at the same budget?
+
+For each prompt x seed, the unpruned video is the reference; every configuration samples the same prompt and
+seed through ComfyUI's sampler and is scored against it. Metrics (frames in [0, 1]):
+- psnr / ssim: per-frame fidelity to the reference;
+- temporal_err: mean |(pruned frame-to-frame change) - (reference frame-to-frame change)|;
+- flicker: mean |pruned frame-to-frame change| on pixels where the reference is static (|change| < 0.02);
+- jitter: share of kept tokens that change between adjacent frames (TAPE's own statistic);
+- keep: mean kept fraction in pruned blocks; compute: estimated share of block FLOPs spent.
+ComfyUI is imported lazily: `run()` needs it importable.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..tape_core import BudgetSchedule, ReselectPolicy, TapeConfig
+
+STATIC_THRESHOLD = 0.02
+
+PROMPTS = (
+    "cat moving right fast on brick, camera static",
+    "astronaut moving left slow on grass, camera static",
+    "rocket moving up fast on space, camera static",
+    "coin moving down slow on gravel, camera pan-left",
+    "photographer still on coffee, camera zoom-in",
+    "cat moving left slow on moon, camera pan-right",
+    "astronaut moving down fast on brick, camera pan-up",
+    "rocket still on grass, camera static",
+    "coin moving right slow on coffee, camera pan-down",
+    "photographer moving up slow on gravel, camera static",
+    "cat moving down slow on space, camera zoom-out",
+    "astronaut moving right fast on moon, camera static",
+)
+
+
+# ---- metrics ----------------------------------------------------------------------------------------------
+def psnr(a: torch.Tensor, ref: torch.Tensor) -> float:
+    """a, ref [F, H, W, 3] in [0, 1]."""
+    mse = float(((a - ref) ** 2).mean())
+    return 99.0 if mse <= 1e-12 else 10 * math.log10(1.0 / mse)
+
+
+def ssim(a: torch.Tensor, ref: torch.Tensor) -> float:
+    from skimage.metrics import structural_similarity
+
+    vals = [
+        structural_similarity(x.numpy(), y.numpy(), channel_axis=-1, data_range=1.0, win_size=7)
+        for x, y in zip(a.float(), ref.float())
+    ]
+    return float(np.mean(vals))
+
+
+def temporal_error(a: torch.Tensor, ref: torch.Tensor) -> float:
+    return float(((a[1:] - a[:-1]) - (ref[1:] - ref[:-1])).abs().mean())
+
+
+def flicker(a: torch.Tensor, ref: torch.Tensor) -> float:
+    """Frame-to-frame change the pruned video shows where the reference does not move."""
+    d_ref = (ref[1:] - ref[:-1]).abs().amax(dim=-1)  # [F-1, H, W]
+    static = d_ref < STATIC_THRESHOLD
+    if not static.any():
+        return float("nan")
+    d = (a[1:] - a[:-1]).abs().amax(dim=-1)
+    return float(d[static].mean())
+
+
+def compare(video: torch.Tensor, ref: torch.Tensor) -> dict:
+    return {"psnr": psnr(video, ref), "ssim": ssim(video, ref), "temporal_err": temporal_error(video, ref),
+            "flicker": flicker(video, ref)}
+
+
+# ---- configurations ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    """One row of the table: a TAPE config, EasyCache (threshold), or the unpatched model with another seed."""
+
+    name: str
+    tape: TapeConfig | None = None
+    easycache: float | None = None
+    seed_offset: int = 0
+
+
+def variants(keep: float = 0.5, n_blocks: int = 8, smoothing_sweep=(1.0, 0.8, 0.5, 0.3, 0.1),
+             easycache_thresholds=(0.1,)) -> list[Variant]:
+    """The benchmark's rows at mean keep ratio `keep`. Every TAPE row has one dense warm-up step."""
+    constant = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
+    schedule = BudgetSchedule(preset="linear", spread=0.2, dense_first_steps=1)
+    once = ReselectPolicy(every=0)
+    resel = ReselectPolicy(every=max(1, n_blocks // 2))
+
+    def cfg(**kw):
+        base = dict(keep_ratio=keep, smoothing=1.0, pruned_mode="skip", schedule=constant, reselect=once)
+        return TapeConfig(**{**base, **kw})
+
+    rows = [
+        Variant("naive per-frame (attention, skip)", cfg()),
+        Variant("naive per-frame, reuse", cfg(pruned_mode="reuse")),
+        Variant("+ smoothing a=0.5", cfg(smoothing=0.5)),
+        Variant("+ reselection", cfg(smoothing=0.5, reselect=resel)),
+        Variant("full TAPE (+ schedule), skip", cfg(smoothing=0.5, reselect=resel, schedule=schedule)),
+        Variant("full TAPE, reuse", cfg(smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse")),
+        Variant("control: random selection, reuse",
+                cfg(score="random", reselect=resel, schedule=schedule, pruned_mode="reuse")),
+        Variant("control: key-norm score, reuse",
+                cfg(score="key_norm", smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse")),
+    ]
+    rows += [Variant(f"EasyCache threshold {t}", easycache=t) for t in easycache_thresholds]
+    rows += [Variant(f"sweep: full TAPE reuse, a={a}",
+                     cfg(smoothing=a, reselect=resel, schedule=schedule, pruned_mode="reuse")) for a in smoothing_sweep]
+    rows.append(Variant("scale: unpruned, another seed", seed_offset=1000))
+    return rows
+
+
+def patched(model, variant: Variant):
+    if variant.tape is not None:
+        from ..integration.patcher import apply_tape
+
+        return apply_tape(model, variant.tape)
+    if variant.easycache is not None:
+        from comfy_extras.nodes_easycache import EasyCacheNode
+
+        return EasyCacheNode.execute(model, variant.easycache, 0.15, 0.95, False).result[0]
+    return model
+
+
+class _StatsCatcher(logging.Handler):
+    """Collects the RunStats TAPE attaches to its end-of-run log line, and EasyCache's skip lines."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.tape, self.messages = [], []
+
+    def emit(self, record):
+        if hasattr(record, "tape_stats"):
+            self.tape.append(record.tape_stats)
+        self.messages.append(record.getMessage())
+
+
+def _easycache_compute(messages: list[str]) -> float | None:
+    import re
+
+    for m in reversed(messages):
+        hit = re.search(r"EasyCache - skipped (\d+)/(\d+) steps", m)
+        if hit:
+            return 1.0 - int(hit.group(1)) / int(hit.group(2))
+    return None
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if v == v]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def run(model, prompts=PROMPTS, seeds=(1, 2), frames: int = 16, size: int = 64, steps: int = 20,
+        rows: list[Variant] | None = None, progress=print) -> dict:
+    """Sample every row for every prompt x seed; returns {row name: {metric: mean}} plus per-sample lists."""
+    from . import latent
+    from .sample import sample_latent
+
+    rows = rows if rows is not None else variants()
+    catcher = _StatsCatcher()
+    root, tape_log = logging.getLogger(), logging.getLogger("TAPE")
+    levels = root.level, tape_log.level
+    root.addHandler(catcher)
+    root.setLevel(logging.INFO)
+    tape_log.setLevel(logging.INFO)
+    results = {v.name: [] for v in rows}
+    try:
+        for prompt in prompts:
+            for seed in seeds:
+                ref = latent.decode(sample_latent(model, prompt, seed, frames, size, steps=steps))[0]
+                for v in rows:
+                    catcher.tape.clear()
+                    catcher.messages.clear()
+                    lat = sample_latent(patched(model, v), prompt, seed + v.seed_offset, frames, size, steps=steps)
+                    m = compare(latent.decode(lat)[0], ref)
+                    if catcher.tape:
+                        st = catcher.tape[-1]
+                        m["jitter"] = st.mean_jitter if st.mean_jitter is not None else float("nan")
+                        m["keep"] = float(np.mean(st.kept_fracs)) if st.kept_fracs else 1.0
+                        m["compute"] = 1.0 - st.flops_saved
+                    elif v.easycache is not None:
+                        m["compute"] = _easycache_compute(catcher.messages) or float("nan")
+                    results[v.name].append(m)
+                progress(f"done: {prompt!r} seed {seed}")
+    finally:
+        root.removeHandler(catcher)
+        root.setLevel(levels[0])
+        tape_log.setLevel(levels[1])
+    summary = {name: {k: _mean([m.get(k, float("nan")) for m in ms]) for k in
+                      ("psnr", "ssim", "temporal_err", "flicker", "jitter", "keep", "compute")}
+               for name, ms in results.items()}
+    return {"summary": summary, "samples": results}
+
+
+def markdown_table(summary: dict) -> str:
+    cols = ("psnr", "ssim", "temporal_err", "flicker", "jitter", "keep", "compute")
+    lines = ["| configuration | PSNR dB | SSIM | temporal err | flicker | jitter | keep | compute |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, m in summary.items():
+        cells = []
+        for c in cols:
+            v = m.get(c, float("nan"))
+            cells.append("-" if v != v else (f"{v:.2f}" if c in ("psnr", "keep", "compute", "jitter") else f"{v:.4f}"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
