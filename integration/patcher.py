@@ -97,6 +97,7 @@ def tape_outer_sample_wrapper(executor, *args, **kwargs):
         if run is not None:
             log.info(run.summary(), extra={"tape_stats": run.stats})
             run.selections.clear()
+            run.ages.clear()
             run.reuse_cache.clear()
         guider.model_options = orig_model_options
 

@@ -110,6 +110,7 @@ class TapeRun:
         self.sigma_start = sigma_start
         self.sigma_end = sigma_end
         self.selections: dict[int, Selection] = {}
+        self.ages: dict[int, torch.Tensor] = {}  # span -> [Bv, F*N] steps since each token was last computed
         self.reuse_cache: dict[tuple, torch.Tensor] = {}
         self.stats = RunStats()
         self._sample_sigmas: tuple[int, list[float]] = (0, [])
@@ -203,7 +204,7 @@ class TapeRun:
         )
 
     # ---- selection ------------------------------------------------------------------------------------
-    def select(self, scores: torch.Tensor, call: CallPlan, n_prefix: int) -> Selection:
+    def select(self, scores: torch.Tensor, call: CallPlan, n_prefix: int, span: int = 0) -> Selection:
         """scores [B, L] for all tokens of the call -> Selection shared by the rows of each video."""
         cfg = self.spec.config
         f, n = call.grid[0], call.tokens_per_frame
@@ -211,7 +212,15 @@ class TapeRun:
         # per-frame mean normalisation makes the smoothing mix comparable values across frames
         video = video / video.mean(dim=-1, keepdim=True).clamp(min=1e-12)
         video = smooth_over_frames(video, cfg.smoothing)
+        age = self.ages.get(span) if cfg.refresh > 0 else None
+        if age is not None and age.shape != (call.videos, f * n):
+            age = None  # the grid changed (another latent size): start counting afresh
+        if age is not None:
+            video = video + cfg.refresh * age.view_as(video)
         kept = select_per_frame(video, call.k)
+        if cfg.refresh > 0:
+            age = age + 1 if age is not None else video.new_ones(call.videos, f * n)
+            self.ages[span] = age.scatter_(1, kept, 0.0)
         self.stats.add_jitter(selection_jitter(kept, f, n))
         if n_prefix:
             prefix = torch.arange(n_prefix, device=kept.device).expand(kept.shape[0], -1)
@@ -300,7 +309,7 @@ class TapeBlockPatch:
             if scores is None:
                 run.warn_once("noattn", "no self-attention call seen in a scoring block; running dense")
                 return out
-        run.selections[span] = run.select(scores, call, n_prefix)
+        run.selections[span] = run.select(scores, call, n_prefix, span)
         return out
 
     def _run_scored(self, args, extra, cfg):

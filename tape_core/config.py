@@ -20,6 +20,8 @@ class TapeConfig:
     score: attention | key_norm | random. score_samples: query tokens sampled for attention scoring.
     cache_device: where the reuse cache lives ('cpu' keeps it off the GPU at the cost of PCIe copies).
     seed: seeds the 'random' score method only.
+    refresh: importance bonus per step a token has gone uncomputed (0 = off). Ranking by importance alone
+    prunes the same tokens step after step, so their reused updates go stale; the bonus rotates them in.
     keep_ratio 1 turns TAPE off, except with a 'custom' schedule, whose ratios are absolute.
     """
 
@@ -34,6 +36,7 @@ class TapeConfig:
     score_samples: int = 128
     cache_device: str = "gpu"
     seed: int = 0
+    refresh: float = 0.0
 
     def __post_init__(self):
         if not 0.0 < self.keep_ratio <= 1.0:
@@ -54,6 +57,8 @@ class TapeConfig:
             raise ValueError(f"score must be one of {SCORE_METHODS}, got '{self.score}'")
         if self.score_samples < 1:
             raise ValueError(f"score_samples must be >= 1, got {self.score_samples}")
+        if self.refresh < 0:
+            raise ValueError(f"refresh must be >= 0, got {self.refresh}")
         if self.cache_device not in CACHE_DEVICES:
             raise ValueError(f"cache_device must be one of {CACHE_DEVICES}, got '{self.cache_device}'")
 

@@ -110,6 +110,8 @@ def variants(keep: float = 0.5, n_blocks: int = 8, smoothing_sweep=(1.0, 0.8, 0.
         Variant("control: key-norm score, reuse",
                 cfg(score="key_norm", smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse")),
     ]
+    rows += [Variant(f"full TAPE, reuse, refresh {r}", cfg(smoothing=0.5, reselect=resel, schedule=schedule,
+                                                          pruned_mode="reuse", refresh=r)) for r in (0.05, 0.2)]
     rows += [Variant(f"EasyCache threshold {t}", easycache=t) for t in easycache_thresholds]
     rows += [Variant(f"sweep: full TAPE reuse, a={a}",
                      cfg(smoothing=a, reselect=resel, schedule=schedule, pruned_mode="reuse")) for a in smoothing_sweep]

@@ -217,3 +217,31 @@ def test_unsupported_wan_variant_is_refused():
                                            vace_in_dim=96))
     with pytest.raises(ValueError, match="does not support VaceWanModel yet"):
         patch(vace)
+
+
+def test_refresh_bonus_rotates_pruned_tokens_in(wan_models, monkeypatch):
+    """With a refresh bonus, tokens left out at one step get computed at a later one; without it, ranking keeps
+    pruning much the same positions step after step."""
+    from comfyui_tape.integration.patcher import apply_tape
+    from comfyui_tape.tape_core import TapeConfig
+
+    model = load_unet(wan_models["t2v"])
+    pos, neg = conds()
+    select = runtime.TapeRun.select
+
+    def covered(refresh):
+        seen = []
+
+        def recording(self, scores, call, n_prefix, span=0):
+            sel = select(self, scores, call, n_prefix, span)
+            if span == 0:
+                seen.append(sel.kept[0])
+            return sel
+
+        monkeypatch.setattr(runtime.TapeRun, "select", recording)
+        cfg = TapeConfig(keep_ratio=0.25, pruned_mode="skip", refresh=refresh, schedule=NO_WARMUP, reselect=EVERY2)
+        sample(apply_tape(model, cfg), latent(), pos, neg, steps=6)
+        assert len(seen) == 6
+        return len(set(torch.cat(seen).tolist()))
+
+    assert covered(2.0) > covered(0.0) + 8
