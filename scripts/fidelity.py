@@ -41,14 +41,28 @@ def main():
     from comfyui_tape.testbed.sample import load_model
 
     model = load_model(str(REPO / "testbed" / "tape_testbed_wan.safetensors"))
-    rows = fidelity.variants(args.keep, n_blocks=len(model.model.diffusion_model.blocks),
-                             easycache_thresholds=tuple(args.easycache))
-    t0 = time.time()
-    res = fidelity.run(model, fidelity.PROMPTS[: args.prompts], tuple(range(1, args.seeds + 1)), args.frames,
-                       args.size, args.steps, rows)
-    res["meta"] = vars(args) | {"seconds": time.time() - t0}
+    rows = fidelity.variants(
+        args.keep, n_blocks=len(model.model.diffusion_model.blocks), easycache_thresholds=tuple(args.easycache)
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+
+    def save_partial(msg, results):  # a run cut short still leaves its finished samples behind
+        print(msg, f"{time.time() - t0:.0f} s", flush=True)
+        out.write_text(json.dumps({"summary": fidelity.summarise(results), "samples": results}, indent=1))
+
+    res = fidelity.run(
+        model,
+        fidelity.PROMPTS[: args.prompts],
+        tuple(range(1, args.seeds + 1)),
+        args.frames,
+        args.size,
+        args.steps,
+        rows,
+        progress=save_partial,
+    )
+    res["meta"] = vars(args) | {"seconds": time.time() - t0}
     out.write_text(json.dumps(res, indent=1))
     table = fidelity.markdown_table(res["summary"])
     out.with_suffix(".md").write_text(table + "\n")

@@ -71,8 +71,12 @@ def flicker(a: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 def compare(video: torch.Tensor, ref: torch.Tensor) -> dict:
-    return {"psnr": psnr(video, ref), "ssim": ssim(video, ref), "temporal_err": temporal_error(video, ref),
-            "flicker": flicker(video, ref)}
+    return {
+        "psnr": psnr(video, ref),
+        "ssim": ssim(video, ref),
+        "temporal_err": temporal_error(video, ref),
+        "flicker": flicker(video, ref),
+    }
 
 
 # ---- configurations ----------------------------------------------------------------------------------------
@@ -86,8 +90,13 @@ class Variant:
     seed_offset: int = 0
 
 
-def variants(keep: float = 0.5, n_blocks: int = 8, smoothing_sweep=(1.0, 0.8, 0.5, 0.3, 0.1),
-             easycache_thresholds=(0.1,)) -> list[Variant]:
+def variants(
+    keep: float = 0.5,
+    n_blocks: int = 8,
+    smoothing_sweep=(1.0, 0.8, 0.5, 0.3, 0.1),
+    easycache_thresholds=(0.1,),
+    default_keeps=(0.3, 0.5, 0.7, 0.85),
+) -> list[Variant]:
     """The benchmark's rows at mean keep ratio `keep`. Every TAPE row has one dense warm-up step."""
     constant = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
     schedule = BudgetSchedule(preset="linear", spread=0.2, dense_first_steps=1)
@@ -105,16 +114,30 @@ def variants(keep: float = 0.5, n_blocks: int = 8, smoothing_sweep=(1.0, 0.8, 0.
         Variant("+ reselection", cfg(smoothing=0.5, reselect=resel)),
         Variant("full TAPE (+ schedule), skip", cfg(smoothing=0.5, reselect=resel, schedule=schedule)),
         Variant("full TAPE, reuse", cfg(smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse")),
-        Variant("control: random selection, reuse",
-                cfg(score="random", reselect=resel, schedule=schedule, pruned_mode="reuse")),
-        Variant("control: key-norm score, reuse",
-                cfg(score="key_norm", smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse")),
+        Variant(
+            "control: random selection, reuse",
+            cfg(score="random", reselect=resel, schedule=schedule, pruned_mode="reuse"),
+        ),
+        Variant(
+            "control: key-norm score, reuse",
+            cfg(score="key_norm", smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse"),
+        ),
     ]
-    rows += [Variant(f"full TAPE, reuse, refresh {r}", cfg(smoothing=0.5, reselect=resel, schedule=schedule,
-                                                          pruned_mode="reuse", refresh=r)) for r in (0.05, 0.2)]
+    rows += [
+        Variant(
+            f"full TAPE, reuse, refresh {r}",
+            cfg(smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse", refresh=r),
+        )
+        for r in (0.05, 0.2)
+    ]
     rows += [Variant(f"EasyCache threshold {t}", easycache=t) for t in easycache_thresholds]
-    rows += [Variant(f"sweep: full TAPE reuse, a={a}",
-                     cfg(smoothing=a, reselect=resel, schedule=schedule, pruned_mode="reuse")) for a in smoothing_sweep]
+    rows += [
+        Variant(
+            f"sweep: full TAPE reuse, a={a}", cfg(smoothing=a, reselect=resel, schedule=schedule, pruned_mode="reuse")
+        )
+        for a in smoothing_sweep
+    ]
+    rows += [Variant(f"TAPE node defaults, keep {r}", TapeConfig(keep_ratio=r)) for r in default_keeps]
     rows.append(Variant("scale: unpruned, another seed", seed_offset=1000))
     return rows
 
@@ -159,13 +182,22 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def run(model, prompts=PROMPTS, seeds=(1, 2), frames: int = 16, size: int = 64, steps: int = 20,
-        rows: list[Variant] | None = None, progress=print) -> dict:
+def run(
+    model,
+    prompts=PROMPTS,
+    seeds=(1, 2),
+    frames: int = 16,
+    size: int = 64,
+    steps: int = 20,
+    rows: list[Variant] | None = None,
+    progress=print,
+) -> dict:
     """Sample every row for every prompt x seed; returns {row name: {metric: mean}} plus per-sample lists."""
     from . import latent
     from .sample import sample_latent
 
     rows = rows if rows is not None else variants()
+    progress = progress or (lambda msg, _results: print(msg))
     catcher = _StatsCatcher()
     root, tape_log = logging.getLogger(), logging.getLogger("TAPE")
     levels = root.level, tape_log.level
@@ -190,21 +222,31 @@ def run(model, prompts=PROMPTS, seeds=(1, 2), frames: int = 16, size: int = 64, 
                     elif v.easycache is not None:
                         m["compute"] = _easycache_compute(catcher.messages) or float("nan")
                     results[v.name].append(m)
-                progress(f"done: {prompt!r} seed {seed}")
+                progress(f"done: {prompt!r} seed {seed}", results)
     finally:
         root.removeHandler(catcher)
         root.setLevel(levels[0])
         tape_log.setLevel(levels[1])
-    summary = {name: {k: _mean([m.get(k, float("nan")) for m in ms]) for k in
-                      ("psnr", "ssim", "temporal_err", "flicker", "jitter", "keep", "compute")}
-               for name, ms in results.items()}
-    return {"summary": summary, "samples": results}
+    return {"summary": summarise(results), "samples": results}
+
+
+def summarise(results: dict) -> dict:
+    """{row: [per-sample metrics]} -> {row: {metric: mean over samples}}."""
+    return {
+        name: {
+            k: _mean([m.get(k, float("nan")) for m in ms])
+            for k in ("psnr", "ssim", "temporal_err", "flicker", "jitter", "keep", "compute")
+        }
+        for name, ms in results.items()
+    }
 
 
 def markdown_table(summary: dict) -> str:
     cols = ("psnr", "ssim", "temporal_err", "flicker", "jitter", "keep", "compute")
-    lines = ["| configuration | PSNR dB | SSIM | temporal err | flicker | jitter | keep | compute |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| configuration | PSNR dB | SSIM | temporal err | flicker | jitter | keep | compute |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, m in summary.items():
         cells = []
         for c in cols:
