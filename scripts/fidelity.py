@@ -31,6 +31,10 @@ def main():
 
     from comfy_harness import import_comfy, load_pack
 
+    sys.path.insert(0, str(REPO))
+    from bench.env import stub_av_if_missing  # PyAV (video file I/O, unused here) is absent on the GPU machine
+
+    stub_av_if_missing()
     import_comfy()
     if args.gpu:
         import comfy.cli_args

@@ -114,6 +114,10 @@ def variants(
         Variant("+ reselection", cfg(smoothing=0.5, reselect=resel)),
         Variant("full TAPE (+ schedule), skip", cfg(smoothing=0.5, reselect=resel, schedule=schedule)),
         Variant("full TAPE, reuse", cfg(smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse")),
+        Variant("control: random selection, skip", cfg(score="random", reselect=resel, schedule=schedule)),
+        Variant(
+            "control: key-norm score, skip", cfg(score="key_norm", smoothing=0.5, reselect=resel, schedule=schedule)
+        ),
         Variant(
             "control: random selection, reuse",
             cfg(score="random", reselect=resel, schedule=schedule, pruned_mode="reuse"),
@@ -132,9 +136,7 @@ def variants(
     ]
     rows += [Variant(f"EasyCache threshold {t}", easycache=t) for t in easycache_thresholds]
     rows += [
-        Variant(
-            f"sweep: full TAPE reuse, a={a}", cfg(smoothing=a, reselect=resel, schedule=schedule, pruned_mode="reuse")
-        )
+        Variant(f"sweep: full TAPE skip, a={a}", cfg(smoothing=a, reselect=resel, schedule=schedule))
         for a in smoothing_sweep
     ]
     rows += [Variant(f"TAPE node defaults, keep {r}", TapeConfig(keep_ratio=r)) for r in default_keeps]
