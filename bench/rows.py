@@ -1,0 +1,62 @@
+"""The benchmark's rows: how each model variant is built, through the nodes a user would wire."""
+
+from __future__ import annotations
+
+KEEP_RATIOS = (0.75, 0.5, 0.4, 0.3)
+
+
+def constant_schedule():
+    """Constant keep ratio after the one dense warm-up step the node's default schedule also has (reuse mode
+    needs one dense step to fill its cache)."""
+    from comfyui_tape.tape_core import BudgetSchedule
+
+    return BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
+
+
+def tape(model, keep=0.5, schedule=None, **kw):
+    """TAPE Patch Model with the node's defaults except what is given (schedule None = node default).
+    pruned_mode is pinned to 'reuse', the node default when the results in bench/results were measured (the node
+    default is 'skip' since be36822; the 'tape_default_skip' row is that configuration)."""
+    from comfyui_tape.nodes.patch_nodes import TAPEPatchModel
+
+    args = dict(smoothing=0.5, pruned_mode="reuse", start_percent=0.0, end_percent=1.0, enabled=True)
+    args.update(kw)
+    return TAPEPatchModel.execute(model, keep, args["smoothing"], args["pruned_mode"], args["start_percent"],
+                                  args["end_percent"], args["enabled"], score=kw.get("score", "attention"),
+                                  cache_device=kw.get("cache_device", "gpu"), schedule=schedule).result[0]
+
+
+def easycache(model, threshold=0.2):
+    """ComfyUI's EasyCache node at its defaults (threshold 0.2, 15%-95%)."""
+    from comfy_extras.nodes_easycache import EasyCacheNode
+
+    return EasyCacheNode.execute(model, threshold, 0.15, 0.95, False).result[0]
+
+
+def sampling_rows(base) -> list[tuple[str, object]]:
+    """(name, ModelPatcher) in run order. Each is built from the probed base clone."""
+    rows = [("unpruned", base)]
+    for r in KEEP_RATIOS:
+        rows.append((f"tape_keep{r}", tape(base, r, constant_schedule())))
+    rows.append(("tape_default", tape(base)))
+    rows.append(("tape_default_cpucache", tape(base, cache_device="cpu")))
+    rows.append(("tape_default_skip", tape(base, pruned_mode="skip")))
+    rows.append(("easycache", easycache(base)))
+    rows.append(("tape_default+easycache", easycache(tape(base))))
+    # random weights make EasyCache's skip decisions arbitrary; a higher threshold makes it skip, so the skip path
+    # and its interplay with TAPE are at least exercised and timed
+    rows.append(("easycache_t1.0", easycache(base, 1.0)))
+    rows.append(("tape_default+easycache_t1.0", easycache(tape(base), 1.0)))
+    return rows
+
+
+def probe_schedule(steps: int):
+    """A 'custom' schedule whose first pruned steps hit the probe keep ratios exactly (resampling is exact when the
+    list has one entry per pruned step). Returns (schedule, {step: keep}) for the steps worth evaluating."""
+    points = (0.75, 0.75, 0.7, 0.6, 0.5, 0.5, 0.4, 0.4, 0.3, 0.3)
+    pruned_steps = steps - 1
+    ratios = points + (0.5,) * (pruned_steps - len(points))
+    from comfyui_tape.tape_core import BudgetSchedule
+
+    sched = BudgetSchedule(preset="custom", spread=0.0, dense_first_steps=1, custom=ratios)
+    return sched, {i + 1: r for i, r in enumerate(points)}
