@@ -143,6 +143,7 @@ class TapeRun:
                 break
         return step, steps
 
+    @torch.compiler.disable  # host bookkeeping (reads sigma once per call): never traced by torch.compile
     def plan_call(self, x: torch.Tensor, t_opts: dict, grid: tuple[int, int, int]) -> CallPlan:
         cfg = self.spec.config
         sigmas = t_opts.get("sigmas")
@@ -166,6 +167,7 @@ class TapeRun:
         self.stats.steps_seen.add(sigma)
         return CallPlan(self, mode, sigma, step, steps, keep, grid, chunks, x.shape[0])
 
+    @torch.compiler.disable
     def account(self, call: CallPlan):
         """Add one finished call's FLOP estimate to the statistics (host arithmetic only)."""
         if call.mode == "off":

@@ -9,6 +9,9 @@ import math
 from dataclasses import dataclass, field
 
 MIN_KEEP = 0.05
+# Keep ratios are rounded to this grid: each distinct token count costs a first-call warm-up (kernel selection,
+# a recompile under torch.compile), so a schedule should produce few of them (measured: BENCHMARKS.md).
+KEEP_QUANTUM = 0.05
 SCHEDULE_PRESETS = ("constant", "linear", "cosine", "step", "custom")
 
 
@@ -34,6 +37,7 @@ class BudgetSchedule:
     spread: how far the early budget sits below the base (and the late budget above it).
     dense_first_steps / dense_last_steps: steps that run unpruned (warm-up fills the reuse cache).
     custom: per-step keep ratios; resampled linearly over progress when the step count differs.
+    Ratios are rounded to multiples of KEEP_QUANTUM (0.05).
     """
 
     preset: str = "linear"
@@ -79,7 +83,8 @@ class BudgetSchedule:
             r = self.custom[lo] + (self.custom[hi] - self.custom[lo]) * (pos - lo)
         else:
             r = base + self.spread * self.shape(progress)
-        return min(1.0, max(MIN_KEEP, r))
+        r = round(r / KEEP_QUANTUM) * KEEP_QUANTUM
+        return min(1.0, max(MIN_KEEP, round(r, 6)))
 
     def ratios(self, steps: int, base: float) -> list[float]:
         return [self.keep_ratio(i, steps, base) for i in range(steps)]

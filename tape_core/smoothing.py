@@ -9,14 +9,16 @@ import torch
 
 
 def smoothing_matrix(frames: int, alpha: float, device=None, dtype=torch.float32) -> torch.Tensor:
-    """W [F, F] with s~ = W @ s: W[f, g] = a (1-a)^(f-g) for 1 <= g <= f, W[f, 0] = (1-a)^f."""
+    """W [F, F] with s~ = W @ s: W[f, g] = a (1-a)^(f-g) for 1 <= g <= f, W[f, 0] = (1-a)^f.
+    Built directly on `device` (no host tensor to copy over, so no synchronisation on the block path)."""
     if not 0.0 < alpha <= 1.0:
         raise ValueError(f"smoothing alpha must be in (0, 1], got {alpha}")
-    f = torch.arange(frames, dtype=torch.float64)
+    f = torch.arange(frames, device=device, dtype=torch.float32)
     lag = f[:, None] - f[None, :]
-    w = torch.where(lag >= 0, alpha * (1.0 - alpha) ** lag.clamp(min=0), torch.zeros(()))
-    w[:, 0] = (1.0 - alpha) ** f
-    return w.to(device=device, dtype=dtype)
+    decay = torch.full((), 1.0 - alpha, device=device, dtype=torch.float32)
+    w = torch.where(lag >= 0, alpha * decay ** lag.clamp(min=0), 0.0)
+    w[:, 0] = decay**f
+    return w.to(dtype)
 
 
 def smooth_over_frames(scores: torch.Tensor, alpha: float) -> torch.Tensor:

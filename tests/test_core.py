@@ -32,6 +32,12 @@ def test_schedule_presets_are_mean_preserving_and_monotone():
         assert r[0] == pytest.approx(0.3) and r[-1] == pytest.approx(0.7)
 
 
+def test_schedule_uses_few_distinct_token_counts():
+    """Every distinct keep ratio costs a first-call warm-up (and a recompile under torch.compile)."""
+    r = BudgetSchedule(preset="linear", spread=0.2).ratios(30, 0.5)
+    assert len(set(r)) <= 10 and all(abs(x * 20 - round(x * 20)) < 1e-9 for x in r)
+
+
 def test_schedule_dense_steps_and_edges():
     s = BudgetSchedule(preset="linear", spread=0.2, dense_first_steps=2, dense_last_steps=1)
     r = s.ratios(10, 0.5)
