@@ -18,6 +18,7 @@ import torch
 from ..tape_core import (
     BlockRole,
     keep_count,
+    nearest_kept,
     row_index,
     scatter_rows,
     score_attention_received,
@@ -41,6 +42,7 @@ class Selection:
     step_key: float
     kept: torch.Tensor
     frame_major: bool  # exactly k sorted tokens per frame, frames in order (lets per-frame vec pass unchanged)
+    nearest: torch.Tensor | None = None  # [Bv, L]: each token's nearest kept token, as a position in `kept`
 
 
 @dataclass
@@ -224,10 +226,15 @@ class TapeRun:
             age = age + 1 if age is not None else video.new_ones(call.videos, f * n)
             self.ages[span] = age.scatter_(1, kept, 0.0)
         self.stats.add_jitter(selection_jitter(kept, f, n))
+        nearest = None
+        if cfg.pruned_mode == "nearest":
+            nearest = nearest_kept(kept, f, call.grid[1], call.grid[2]) + n_prefix
         if n_prefix:
             prefix = torch.arange(n_prefix, device=kept.device).expand(kept.shape[0], -1)
             kept = torch.cat([prefix, kept + n_prefix], dim=1)
-        return Selection(call.sigma, kept, frame_major=n_prefix == 0)
+            if nearest is not None:
+                nearest = torch.cat([prefix, nearest], dim=1)
+        return Selection(call.sigma, kept, frame_major=n_prefix == 0, nearest=nearest)
 
     # ---- reuse cache ----------------------------------------------------------------------------------
     def _cache_key(self, span: int, call: CallPlan) -> tuple:
@@ -370,14 +377,23 @@ class TapeBlockPatch:
             flat = call.per_call[("flat", span)] = row_index(sel.kept, x.shape[0], x.shape[1])
         pruned_args = run.spec.adapter.prune_args(args, call, span, sel, flat)
         plan = run.spec.plan
-        reuse = run.spec.config.pruned_mode == "reuse"
-        if reuse and plan.is_span_start(self.index):
-            xk = pruned_args["img"]
-            call.per_call[("span_in", span)] = xk.clone() if run.spec.adapter.blocks_mutate_input else xk
+        mode = run.spec.config.pruned_mode
+        xk = pruned_args["img"]
+        if run.spec.adapter.blocks_mutate_input and mode != "skip":
+            xk = xk.clone()
+        if mode == "reuse" and plan.is_span_start(self.index):
+            call.per_call[("span_in", span)] = xk
         out = self.run_block(pruned_args, extra)
         y = out["img"]
-        if reuse and plan.is_span_end(self.index):
+        if mode == "reuse" and plan.is_span_end(self.index):
             x_in = call.per_call.pop(("span_in", span))
             x = x.contiguous()
             run.apply_reuse(span, call, x, flat, y - x_in)
+        elif mode == "nearest" and sel.nearest is not None:
+            nn = call.per_call.get(("nn", span))
+            if nn is None:
+                nn = call.per_call[("nn", span)] = row_index(sel.nearest, x.shape[0], y.shape[1])
+            x = x.contiguous()
+            delta = (y - xk).reshape(-1, y.shape[-1])
+            x.add_(delta.index_select(0, nn).view_as(x))  # every token gets its nearest kept token's update
         return {**out, "img": scatter_rows(x, flat, y)}

@@ -9,7 +9,7 @@ from .gather import gather_rows, row_index, scatter_rows
 from .plan import BlockPlan, BlockRole, ReselectPolicy
 from .schedule import SCHEDULE_PRESETS, BudgetSchedule
 from .scoring import SCORE_METHODS, score_attention_received, score_key_norm, score_random
-from .selection import keep_count, select_per_frame, selection_jitter
+from .selection import keep_count, nearest_kept, select_per_frame, selection_jitter
 from .smoothing import smooth_over_frames, smoothing_matrix
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "TapeConfig",
     "gather_rows",
     "keep_count",
+    "nearest_kept",
     "row_index",
     "scatter_rows",
     "score_attention_received",

@@ -6,7 +6,7 @@ from .plan import ReselectPolicy
 from .schedule import BudgetSchedule
 from .scoring import SCORE_METHODS
 
-PRUNED_MODES = ("skip", "reuse")
+PRUNED_MODES = ("skip", "nearest", "reuse")
 CACHE_DEVICES = ("gpu", "cpu")
 
 
@@ -14,8 +14,9 @@ CACHE_DEVICES = ("gpu", "cpu")
 class TapeConfig:
     """keep_ratio: base share of each frame's tokens kept in pruned blocks, (0, 1].
     smoothing: a in s~[f] = a s[f] + (1-a) s~[f-1]; 1 disables temporal smoothing.
-    pruned_mode: 'reuse' (a pruned token gets the residual its blocks computed for it the last time it was
-    kept) or 'skip' (a pruned token passes its blocks unchanged).
+    pruned_mode: 'skip' (a pruned token passes its blocks unchanged), 'nearest' (a pruned token gets the update
+    its block computed for the nearest kept token of the same frame, as ToMe's unmerge copies a merged token's
+    output) or 'reuse' (a pruned token gets the residual its blocks computed for it the last time it was kept).
     start_percent / end_percent: sampling range in which TAPE acts (ComfyUI's percent_to_sigma convention).
     score: attention | key_norm | random. score_samples: query tokens sampled for attention scoring.
     cache_device: where the reuse cache lives ('cpu' keeps it off the GPU at the cost of PCIe copies).

@@ -33,3 +33,28 @@ def selection_jitter(kept: torch.Tensor, frames: int, tokens_per_frame: int) -> 
     changed = (mask[:, 1:] & ~mask[:, :-1]).sum(dim=(1, 2)).float()
     kept_per_frame = mask[:, 0].sum(dim=1).float().clamp(min=1)
     return changed / (kept_per_frame * (frames - 1))
+
+
+def nearest_kept(kept: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
+    """For every video token, the position in the kept list of the nearest kept token of the same frame.
+
+    kept: [B, F*k] from select_per_frame (frame-major, k sorted tokens per frame).
+    Returns [B, F*H*W] int64 in [0, F*k): kept tokens map to themselves. Frames are processed in chunks so the
+    [H*W, k] distance tables stay small.
+    """
+    b, total = kept.shape
+    k, n = total // frames, height * width
+    dev = kept.device
+    ys = torch.arange(n, device=dev) // width
+    xs = torch.arange(n, device=dev) % width
+    local = kept.view(b, frames, k) - torch.arange(frames, device=dev).view(1, frames, 1) * n  # [B, F, k]
+    out = torch.empty(b, frames, n, dtype=torch.long, device=dev)
+    chunk = max(1, 2**24 // max(1, b * n * k))
+    for f0 in range(0, frames, chunk):
+        loc = local[:, f0 : f0 + chunk]  # [B, c, k]
+        dy = ys.view(1, 1, n, 1) - ys[loc].unsqueeze(2)
+        dx = xs.view(1, 1, n, 1) - xs[loc].unsqueeze(2)
+        nearest = (dy * dy + dx * dx).argmin(dim=-1)  # [B, c, n], ties -> the first kept token in raster order
+        frame_base = torch.arange(f0, f0 + loc.shape[1], device=dev).view(1, -1, 1) * k
+        out[:, f0 : f0 + loc.shape[1]] = nearest + frame_base
+    return out.view(b, frames * n)

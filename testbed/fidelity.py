@@ -114,6 +114,12 @@ def variants(
         Variant("+ reselection", cfg(smoothing=0.5, reselect=resel)),
         Variant("full TAPE (+ schedule), skip", cfg(smoothing=0.5, reselect=resel, schedule=schedule)),
         Variant("full TAPE, reuse", cfg(smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse")),
+        Variant("naive per-frame, nearest", cfg(pruned_mode="nearest")),
+        Variant("full TAPE, nearest", cfg(smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="nearest")),
+        Variant(
+            "control: random selection, nearest",
+            cfg(score="random", reselect=resel, schedule=schedule, pruned_mode="nearest"),
+        ),
         Variant("control: random selection, skip", cfg(score="random", reselect=resel, schedule=schedule)),
         Variant(
             "control: key-norm score, skip", cfg(score="key_norm", smoothing=0.5, reselect=resel, schedule=schedule)

@@ -9,6 +9,7 @@ from comfyui_tape.tape_core import (
     TapeConfig,
     gather_rows,
     keep_count,
+    nearest_kept,
     row_index,
     scatter_rows,
     score_attention_received,
@@ -198,3 +199,22 @@ def test_smoothing_reduces_selection_jitter_on_constructed_field():
     raw, smooth = changes(1.0), changes(0.5)
     assert smooth < 0.8 * raw, (raw, smooth)
     assert changes(0.2) <= smooth
+
+
+def test_nearest_kept_maps_to_same_frame_nearest_kept_token():
+    g = torch.Generator().manual_seed(1)
+    f, h, w = 3, 5, 6
+    kept = select_per_frame(torch.rand(2, f, h * w, generator=g), 7)
+    nn = nearest_kept(kept, f, h, w)
+    assert nn.shape == (2, f * h * w)
+    for b in range(2):
+        for j, tok in enumerate(kept[b].tolist()):
+            assert nn[b, tok] == j  # kept tokens map to themselves
+        for tok in range(f * h * w):
+            frame, pos = divmod(tok, h * w)
+            target = int(kept[b, nn[b, tok]])
+            assert target // (h * w) == frame
+            def dist(t, pos=pos):
+                return (pos // w - (t % (h * w)) // w) ** 2 + (pos % w - t % w) ** 2
+
+            assert dist(target) == min(dist(int(t)) for t in kept[b, frame * 7 : (frame + 1) * 7])

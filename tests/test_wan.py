@@ -47,9 +47,12 @@ class BlockSpy:
 
     def __call__(self, args, extra):
         t = args["transformer_options"]
-        self.log.append(dict(block=self.index, tokens=args["img"].shape[1], batch=args["img"].shape[0],
-                             sigma=float(t["sigmas"][0]), chunks=tuple(t["cond_or_uncond"]), pe=args["pe"].clone()))
-        return extra["original_block"](args)
+        entry = dict(block=self.index, tokens=args["img"].shape[1], batch=args["img"].shape[0], img=args["img"].clone(),
+                     sigma=float(t["sigmas"][0]), chunks=tuple(t["cond_or_uncond"]), pe=args["pe"].clone())
+        self.log.append(entry)
+        out = extra["original_block"](args)
+        entry["out"] = out["img"].clone()
+        return out
 
 
 def spied(model, log):
@@ -119,7 +122,7 @@ def test_per_frame_modulation_fast_path_matches_expanded_gather(wan_models, monk
 
 
 # ---- pruning really happens ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("mode", ["skip", "reuse"])
+@pytest.mark.parametrize("mode", ["skip", "nearest", "reuse"])
 def test_keep_half_halves_the_tokens_blocks_receive(wan_models, tape_summaries, mode):
     model = load_unet(wan_models["t2v"])
     log = []
@@ -245,3 +248,21 @@ def test_refresh_bonus_rotates_pruned_tokens_in(wan_models, monkeypatch):
         return len(set(torch.cat(seen).tolist()))
 
     assert covered(2.0) > covered(0.0) + 8
+
+
+def test_nearest_mode_gives_pruned_tokens_their_neighbours_update(wan_models):
+    """skip leaves pruned tokens unchanged through a pruned block; nearest adds the update of the nearest kept
+    token. Between block 0 (dense, scores) and block 2 (dense) only block 1 runs, pruned: in skip mode half of the
+    tokens arrive at block 2 exactly as block 0 left them; in nearest mode every token has moved."""
+    model = load_unet(wan_models["t2v"])
+    pos, neg = conds()
+    unchanged = {}
+    for mode in ("skip", "nearest"):
+        log = []
+        sample(patch(spied(model, log), keep=0.5, mode=mode), latent(), pos, neg, steps=2)
+        step = [e for e in log if e["sigma"] == log[0]["sigma"]]
+        b0, b1, b2 = (next(e for e in step if e["block"] == i) for i in (0, 1, 2))
+        assert b1["tokens"] == 32 and b2["tokens"] == 64
+        same = (b0["out"] == b2["img"]).all(dim=-1)  # [batch, tokens]
+        unchanged[mode] = int(same.sum(dim=1)[0])
+    assert unchanged == {"skip": 32, "nearest": 0}
