@@ -31,11 +31,12 @@ class TAPEPatchModel(io.ComfyNode):
                                tooltip="Temporal smoothing a of token importance across frames: "
                                "s~[f] = a*s[f] + (1-a)*s~[f-1]. Lower = steadier selection (less flicker); "
                                "1 = no smoothing. The paper uses 0.5."),
-                io.Combo.Input("pruned_mode", options=list(PRUNED_MODES), default="skip",
-                               tooltip="What pruned tokens do in the blocks that skip them. skip: pass unchanged "
-                               "(no extra memory; best in our measurements). reuse: add the update those blocks "
-                               "computed for them the last time they were kept (caches one activation per "
-                               "reselection span; can go stale when the same tokens stay pruned)."),
+                io.Combo.Input("pruned_mode", options=list(PRUNED_MODES), default="nearest",
+                               tooltip="What pruned tokens get in the blocks that leave them out. nearest: the "
+                               "update computed for the nearest kept token of the same frame (best in our "
+                               "measurements, no extra memory). skip: nothing, they pass unchanged. reuse: the "
+                               "update those blocks computed for them the last time they were kept (caches one "
+                               "activation per reselection span; goes stale when the same tokens stay pruned)."),
                 io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.01,
                                tooltip="Sampling progress at which TAPE starts acting (0 = first step)."),
                 io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.01,

@@ -6,7 +6,7 @@ from .plan import ReselectPolicy
 from .schedule import BudgetSchedule
 from .scoring import SCORE_METHODS
 
-PRUNED_MODES = ("skip", "nearest", "reuse")
+PRUNED_MODES = ("nearest", "skip", "reuse")
 CACHE_DEVICES = ("gpu", "cpu")
 
 
@@ -28,7 +28,7 @@ class TapeConfig:
 
     keep_ratio: float = 0.5
     smoothing: float = 0.5
-    pruned_mode: str = "skip"
+    pruned_mode: str = "nearest"
     start_percent: float = 0.0
     end_percent: float = 1.0
     schedule: BudgetSchedule = field(default_factory=BudgetSchedule)

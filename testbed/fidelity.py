@@ -198,7 +198,7 @@ def run(
     size: int = 64,
     steps: int = 20,
     rows: list[Variant] | None = None,
-    progress=print,
+    progress=None,
 ) -> dict:
     """Sample every row for every prompt x seed; returns {row name: {metric: mean}} plus per-sample lists."""
     from . import latent
