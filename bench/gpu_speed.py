@@ -36,6 +36,7 @@ def parse_args():
                    "is used to compose the EasyCache rows in --mode steps")
     p.add_argument("--tiny", action="store_true", help="tiny model and latent on the CPU (tests the script)")
     p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--rows", default=None, help="comma-separated row names to run (default: all)")
     p.add_argument("--budget-s", type=float, default=560.0, help="stop starting new work after this long")
     p.add_argument("--out", default="out")
     a = p.parse_args()

@@ -41,6 +41,7 @@ def sampling_rows(base) -> list[tuple[str, object]]:
     rows.append(("tape_default", tape(base)))
     rows.append(("tape_default_cpucache", tape(base, cache_device="cpu")))
     rows.append(("tape_default_skip", tape(base, pruned_mode="skip")))
+    rows.append(("tape_default_nearest", tape(base, pruned_mode="nearest")))  # the node default since then
     rows.append(("easycache", easycache(base)))
     rows.append(("tape_default+easycache", easycache(tape(base))))
     # random weights make EasyCache's skip decisions arbitrary; a higher threshold makes it skip, so the skip path

@@ -90,7 +90,10 @@ def _rows(c: Ctx):
     run_ksampler(c.base, c.latent, c.conds, c.clock, c.cap, steps=2)  # warm-up: load, first kernels
     run_ksampler(rows.tape(c.base), c.latent, c.conds, c.clock, c.cap, steps=3)
     need = 120.0
+    only = set(c.args.rows.split(",")) if c.args.rows else None
     for name, m in rows.sampling_rows(c.base):
+        if only is not None and name not in only:
+            continue
         if c.time_left() < need:
             c.sec["rows"][name] = {"skipped": "not enough device time left in this call"}
             continue

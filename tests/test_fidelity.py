@@ -11,14 +11,15 @@ from comfyui_tape.testbed.sample import load_model
 CKPT = REPO / "testbed" / "tape_testbed_wan.safetensors"
 PROMPTS = fidelity.PROMPTS[:6]
 SEEDS = (1,)
-DEFAULTS_PSNR_FLOOR_DB = 24.0  # measured at this CI size; see BENCHMARKS.md
+DEFAULTS_PSNR_FLOOR_DB = 14.5  # measured 16.0 dB at this CI size (BENCHMARKS.md, "CI check"); 1.5 dB margin
 
 
 @pytest.fixture(scope="module")
 def table():
     model = load_model(str(CKPT))
     naive = next(v for v in fidelity.variants(0.5) if v.name.startswith("naive per-frame (attention, skip)"))
-    rows = [naive, fidelity.Variant("TAPE node defaults", TapeConfig())]
+    scale = fidelity.Variant("another seed", seed_offset=1000)
+    rows = [naive, fidelity.Variant("TAPE node defaults", TapeConfig()), scale]
     return fidelity.run(model, PROMPTS, SEEDS, frames=8, size=48, steps=10, rows=rows, progress=lambda *_: None)
 
 
@@ -29,6 +30,9 @@ def test_tape_defaults_beat_naive_pruning_on_temporal_error(table):
     assert tape["keep"] == pytest.approx(naive["keep"], abs=0.02)  # same mean keep ratio
 
 
-def test_tape_defaults_stay_above_psnr_floor(table):
-    tape = table["summary"]["TAPE node defaults"]
+def test_tape_defaults_stay_above_psnr_floor_and_closer_than_another_seed(table):
+    s = table["summary"]
+    tape, other = s["TAPE node defaults"], s["another seed"]
+    print({k: {m: round(v, 4) for m, v in row.items()} for k, row in s.items()})
     assert tape["psnr"] >= DEFAULTS_PSNR_FLOOR_DB, tape
+    assert tape["ssim"] >= other["ssim"] + 0.1, (tape, other)  # structurally the same video, not another one
