@@ -96,9 +96,7 @@ def tape_outer_sample_wrapper(executor, *args, **kwargs):
     finally:
         if run is not None:
             log.info(run.summary(), extra={"tape_stats": run.stats})
-            run.selections.clear()
-            run.ages.clear()
-            run.reuse_cache.clear()
+            run.release()
         guider.model_options = orig_model_options
 
 

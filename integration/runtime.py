@@ -122,6 +122,12 @@ class TapeRun:
         # model_options may be deep-copied mid-run (e.g. by other nodes' extra passes): share, never copy tensors
         return self
 
+    def release(self):
+        """Drop every tensor this run holds (called when sampling ends, whatever way it ends)."""
+        self.selections.clear()
+        self.ages.clear()
+        self.reuse_cache.clear()
+
     def warn_once(self, key: str, msg: str):
         if key not in self._warned:
             self._warned.add(key)
