@@ -42,3 +42,14 @@ def test_testbed_demo_workflow_runs_and_stays_close_to_unpruned(server):
     mse = float(((tape - ref) ** 2).mean())
     psnr = 10 * np.log10(1.0 / max(mse, 1e-12))
     assert 0 < mse and psnr >= PSNR_FLOOR_DB, psnr
+
+
+def test_frontend_extension_is_served(server):
+    """WEB_DIRECTORY is served under /extensions/<pack folder>/ and listed for the frontend to load."""
+    import urllib.request
+
+    listed = server.get("/extensions")
+    assert any(p.endswith("ComfyUI-TAPE/tape_summary.js") for p in listed), listed
+    with urllib.request.urlopen(server.url + "/extensions/ComfyUI-TAPE/tape_summary.js", timeout=10) as r:
+        body = r.read().decode()
+    assert 'name: "TAPE.estimate"' in body and 'nodeData.name !== "TAPEPatchModel"' in body
