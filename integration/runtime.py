@@ -391,15 +391,14 @@ class TapeBlockPatch:
             call.per_call[("span_in", span)] = xk
         out = self.run_block(pruned_args, extra)
         y = out["img"]
+        x = x.contiguous()  # the in-place updates below work on row views of x
         if mode == "reuse" and plan.is_span_end(self.index):
             x_in = call.per_call.pop(("span_in", span))
-            x = x.contiguous()
             run.apply_reuse(span, call, x, flat, y - x_in)
         elif mode == "nearest" and sel.nearest is not None:
             nn = call.per_call.get(("nn", span))
             if nn is None:
                 nn = call.per_call[("nn", span)] = row_index(sel.nearest, x.shape[0], y.shape[1])
-            x = x.contiguous()
             delta = (y - xk).reshape(-1, y.shape[-1])
             x.add_(delta.index_select(0, nn).view_as(x))  # every token gets its nearest kept token's update
         return {**out, "img": scatter_rows(x, flat, y)}

@@ -99,8 +99,8 @@ class WanAdapter:
     def _gather_pe(pe: torch.Tensor, kept: torch.Tensor, batch: int) -> torch.Tensor:
         """pe [1, L, ...] -> [1, K, ...] (one video) or [batch, K, ...] (per-video selections)."""
         bv, k = kept.shape
-        if pe.shape[0] != 1:
-            return gather_pe_rows(pe, kept, batch)
+        if pe.shape[0] != 1:  # a real batch dim: each row uses its video's selection
+            return gather_rows(pe, row_index(kept, pe.shape[0], pe.shape[1]))
         rows = pe[0].index_select(0, kept.reshape(-1)).view(bv, k, *pe.shape[2:])
         if bv == 1:
             return rows
@@ -126,7 +126,3 @@ class WanAdapter:
         ids = ids.index_select(0, torch.arange(vec.shape[0], device=vec.device) % bv)  # [B, K]
         return torch.gather(vec, 1, ids[:, :, None, None].expand(-1, -1, *vec.shape[2:]))
 
-
-def gather_pe_rows(pe: torch.Tensor, kept: torch.Tensor, batch: int) -> torch.Tensor:
-    """pe with a real batch dim [B, L, ...] -> [B, K, ...] using each row's video selection."""
-    return gather_rows(pe, row_index(kept, pe.shape[0], pe.shape[1]))
