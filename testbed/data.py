@@ -52,7 +52,7 @@ CAMERA_WEIGHTS = {
     "zoom-out": 0.075,
 }
 WINDOW_HALF = (0.40, 0.50)  # half-size of the camera window, in texture units (texture spans [-1, 1])
-PAN_SPEED = (0.030, 0.075)  # frame units per frame (about 1 to 2.4 px at 64x64)
+PAN_SPEED = (0.030, 0.075)  # frame widths per frame (1.9 to 4.8 px at 64x64; measured mean 3.2)
 ZOOM_RATIO = (0.6, 0.75)  # window size at the tight end of a zoom / at the wide end
 OBJECT_HALF = (0.34, 0.44)  # sprite half-size in frame units (22-28 px wide at 64x64)
 OBJECT_SPEED = {"slow": (0.031, 0.050), "fast": (0.069, 0.100)}
@@ -67,6 +67,7 @@ class ClipBatch:
     frames: torch.Tensor
     word_ids: torch.Tensor
     prompts: list[str]
+    alpha: torch.Tensor | None = None  # [B, F, H, W] object coverage in [0, 1], when asked for
 
 
 def _photo(name: str, rows, cols, tint) -> torch.Tensor:
@@ -192,15 +193,20 @@ class ClipGenerator:
         self.anchored_motion = anchored_motion
         self.textures, self.sprites = load_assets(self.device)
 
-    def sample(self, gen: torch.Generator, n: int, frames: int = 16, size: int = 64) -> ClipBatch:
+    def sample(
+        self, gen: torch.Generator, n: int, frames: int = 16, size: int = 64, with_alpha: bool = False
+    ) -> ClipBatch:
         """n random clips of `frames` frames at size x size pixels, fully determined by `gen`'s state."""
         specs = sample_specs(gen, n)
-        return ClipBatch(
-            self.render(specs, gen, frames, size), spec_word_ids(specs), [specs.prompt(i) for i in range(n)]
-        )
+        out = self.render(specs, gen, frames, size, with_alpha)
+        video, alpha = out if with_alpha else (out, None)
+        return ClipBatch(video, spec_word_ids(specs), [specs.prompt(i) for i in range(n)], alpha)
 
-    def render(self, specs: ClipSpecs, gen: torch.Generator, frames: int, size: int) -> torch.Tensor:
-        """Render specs (continuous parameters drawn from `gen`) -> frames [B, F, size, size, 3] in [0, 1]."""
+    def render(self, specs: ClipSpecs, gen: torch.Generator, frames: int, size: int, with_alpha: bool = False):
+        """Render specs (continuous parameters drawn from `gen`) -> frames [B, F, size, size, 3] in [0, 1].
+
+        with_alpha: also return the object's coverage [B, F, size, size] (draws nothing more from `gen`).
+        """
         n = len(specs.scene)
         t = torch.arange(frames, dtype=torch.float)[None]  # [1, F]
         bg_grid = self._camera_paths(specs, gen, n, t)  # (cx, cy, s), each [B, F]
@@ -212,7 +218,8 @@ class ClipGenerator:
         fg = self._sample(sprite, *obj_grid, coords, scale_is_inverse=True)  # [B, 4, F, H, W], premultiplied
         fg = fg * has_obj.to(self.device, fg.dtype).view(n, 1, 1, 1, 1)
         out = bg * (1 - fg[:, 3:]) + fg[:, :3]
-        return out.permute(0, 2, 3, 4, 1).clamp(0, 1).contiguous()
+        out = out.permute(0, 2, 3, 4, 1).clamp(0, 1).contiguous()
+        return (out, fg[:, 3].clamp(0, 1)) if with_alpha else out
 
     def _sample(self, img, cx, cy, s, coords, scale_is_inverse):
         """Sample img [B, C, h, w] on per-frame axis-aligned grids -> [B, C, F, H, W].

@@ -49,6 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--min-lr-ratio", type=float, default=0.05)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--rewarmup", type=int, default=100, help="LR ramp after a resume (Adam moments restart)")
+    p.add_argument(
+        "--new-cycle", action="store_true", help="after a resume: a fresh cosine from --lr over the remaining steps"
+    )
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--train-shift", type=float, default=3.0, help="timestep shift of the training t-distribution")
@@ -64,6 +67,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--anchored-motion", action="store_true", help="objects start near their entry edge (data.py)")
+    p.add_argument(
+        "--frame-noise",
+        type=float,
+        default=0.0,
+        help="share of clips with an independent noise level per frame (diffusion forcing); 0 in runs 1-4",
+    )
+    p.add_argument(
+        "--object-weight",
+        type=float,
+        default=0.0,
+        help="extra loss weight on object pixels (loss weight 1 + w * coverage; 0 = plain MSE, runs 1-3)",
+    )
     p.add_argument("--smoke", action="store_true", help="tiny CPU run: 3 steps, tiny clips")
     args = p.parse_args(argv)
     if args.smoke:
@@ -82,32 +97,49 @@ def sample_timesteps(gen: torch.Generator, n: int, shift: float) -> torch.Tensor
 
 
 def make_batch(clips: data.ClipGenerator, args, step: int, device) -> tuple[torch.Tensor, ...]:
-    """(x_t, t, context, target) for one step; fully determined by (seed, step).
+    """(x_t, t, context, target, weight) for one step; fully determined by (seed, step).
 
-    x_t, target: [B, 16, F, H/2, W/2] float32; t: [B] in (0, 1]; context: [B, TEXT_LEN, 4096].
+    x_t, target: [B, 16, F, H/2, W/2] float32; t: [B] in (0, 1], or [B, F] with --frame-noise (Wan's per-frame
+    timesteps, as Wan 2.2 uses them); context: [B, TEXT_LEN, 4096];
+    weight: per-latent-pixel loss weight [B, 1, F, H/2, W/2] (None: plain MSE).
     """
     gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
     small = args.small_every > 0 and step % args.small_every == args.small_every - 1
     frames, size = (args.small_frames, args.small_size) if small else (args.frames, args.size)
     # Keep the token count per step about constant so every step costs about the same.
     n = max(1, round(args.batch * args.frames * args.size**2 / (frames * size**2))) if small else args.batch
-    batch = clips.sample(gen, n, frames, size)
+    batch = clips.sample(gen, n, frames, size, with_alpha=args.object_weight > 0)
     ids = batch.word_ids.clone()
     ids[torch.rand(n, generator=gen) < args.cfg_dropout] = vocab.PAD_ID  # empty prompt: all-zero context
     t = sample_timesteps(gen, n, args.train_shift)
+    if args.frame_noise > 0:
+        # A frame noisier than its neighbours can only be predicted by carrying their content along the prompt's
+        # motion, so these clips teach motion directly; sampling (one level for all frames) stays in distribution
+        # through the other clips.
+        per_frame = sample_timesteps(gen, n * frames, args.train_shift).view(n, frames)
+        mixed = torch.rand(n, generator=gen) < args.frame_noise
+        t = torch.where(mixed[:, None], per_frame, t[:, None].expand(n, frames))
     # Noise is drawn on the device (a CPU draw + copy of ~8M values would cost as much as a GPU step).
     gen_dev = torch.Generator(device).manual_seed(args.seed * 1_000_003 + step)
     noise = torch.randn((n, latent.LATENT_CHANNELS, frames, size // 2, size // 2), generator=gen_dev, device=device)
     x0 = latent.frames_to_model_space(batch.frames)
-    t_b = t.to(device).view(n, 1, 1, 1, 1)
+    t_b = t.to(device).view(n, 1, -1, 1, 1)  # [B, 1, 1 or F, 1, 1]
     x_t = (1 - t_b) * x0 + t_b * noise
-    return x_t, t.to(device), vocab.embed_ids(ids.to(device)), noise - x0
+    weight = None
+    if batch.alpha is not None:
+        # Objects cover ~15 % of a frame, so plain MSE is mostly background texture; weighting their pixels
+        # puts more of the gradient on the object and its motion.
+        cover = F.avg_pool2d(batch.alpha.flatten(0, 1)[:, None], 2).view(n, 1, frames, size // 2, size // 2)
+        weight = 1 + args.object_weight * cover
+    return x_t, t.to(device), vocab.embed_ids(ids.to(device)), noise - x0, weight
 
 
 def lr_at(step: int, total: int, args, resumed_at: int | None) -> float:
     """Linear warm-up, cosine decay to min_lr_ratio; after a resume a short ramp while Adam's moments refill."""
     warm = min(1.0, (step + 1) / args.warmup)
     progress = min(1.0, step / max(total, 1))
+    if args.new_cycle and resumed_at is not None:
+        progress = min(1.0, (step - resumed_at) / max(total - resumed_at, 1))
     cosine = args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
     ramp = 1.0 if resumed_at is None else min(1.0, (step - resumed_at + 1) / args.rewarmup)
     return args.lr * warm * cosine * ramp
@@ -171,12 +203,15 @@ def main(argv=None) -> dict:
             break
         if args.deadline and time.time() - T_START > args.deadline - 20:  # leave time to save
             break
-        x_t, t, ctx, target = make_batch(clips, args, step, device)
+        x_t, t, ctx, target, weight = make_batch(clips, args, step, device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, state["total_steps"] or 10**9, args, resumed_at)
         with autocast:
             v = net(x_t, t * 1000, ctx)
-        loss = F.mse_loss(v.float(), target)
+        if weight is None:
+            loss = F.mse_loss(v.float(), target)
+        else:  # normalised so the loss (and the learning rate's meaning) stays on the plain-MSE scale
+            loss = (weight * (v.float() - target) ** 2).mean() / weight.mean()
         if not math.isfinite(loss.item()):  # one bad step must not poison a time-boxed run: skip it
             print(f"step {step}: non-finite loss, skipped", flush=True)
             state["step"] = step + 1

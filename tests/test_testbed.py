@@ -180,3 +180,52 @@ def test_train_smoke_runs_on_cpu(tmp_path):
         ["--smoke", "--out-dir", str(tmp_path / "b"), "--resume", str(tmp_path / "resume"), "--total-steps", "5"]
     )
     assert resumed["step"] == 5 and resumed["resumes"] == [3]
+
+
+def test_training_options_change_only_what_they_say():
+    """--object-weight adds a loss weight and --frame-noise per-frame levels; with both off a step's batch is
+    the one the published checkpoint was trained on (same draws)."""
+    from comfyui_tape.testbed import train
+
+    gen = data.ClipGenerator()
+    base = train.parse_args(["--out-dir", "unused", "--smoke"])
+    weighted = train.parse_args(["--out-dir", "unused", "--smoke", "--object-weight", "4"])
+    x_t, t, ctx, target, weight = train.make_batch(gen, base, 0, torch.device("cpu"))
+    x_w, t_w, _, target_w, weight_w = train.make_batch(gen, weighted, 0, torch.device("cpu"))
+    assert weight is None and t.shape == (x_t.shape[0],)
+    assert torch.equal(x_t, x_w) and torch.equal(t, t_w) and torch.equal(target, target_w)
+    assert weight_w.shape == (x_t.shape[0], 1, *x_t.shape[2:])
+    assert weight_w.min() == 1 and weight_w.max() > 2  # 1 off the object, up to 1 + 4 on it
+
+    forced = train.parse_args(["--out-dir", "unused", "--smoke", "--frame-noise", "1"])
+    x_f, t_f, *_ = train.make_batch(gen, forced, 0, torch.device("cpu"))
+    assert t_f.shape == (x_f.shape[0], x_f.shape[2])  # one level per frame: Wan's [B, F] timesteps
+    assert (t_f.std(dim=1) > 0.01).all()
+
+
+def test_train_smoke_with_per_frame_noise_and_object_weight(tmp_path):
+    from comfyui_tape.testbed import train
+
+    state = train.main(["--smoke", "--out-dir", str(tmp_path), "--frame-noise", "1", "--object-weight", "4"])
+    assert state["step"] == 3 and all(0 < loss < 10 for _, loss, _ in state["losses"])
+
+
+@pytest.mark.parametrize(
+    "prompt, direction, lo, hi",
+    [
+        ("cat moving right slow on brick, camera static", "right", 0.8, 1.8),
+        ("rocket moving up fast on space, camera static", "up", 2.0, 3.4),
+        ("gravel, camera pan-left", "right", 1.7, 5.0),  # pan-left slides the scene right
+        ("cat still on brick, camera static", "left", -0.05, 0.05),
+    ],
+)
+def test_motion_measure_recovers_rendered_motion(clips, prompt, direction, lo, hi):
+    from comfyui_tape.testbed import motion
+
+    video = clips.render(data.specs_from_prompts([prompt]), torch.Generator().manual_seed(5), 16, 64)[0]
+    m = motion.clip_motion(video, direction)
+    assert lo <= m["along"] <= hi, m
+    assert m["across"] < 0.7, m
+    assert m["right_way"] == (1.0 if lo > 0 else 0.0), m
+    backwards = motion.clip_motion(video.flip(0), direction)  # the same clip played backwards
+    assert backwards["along"] <= -lo if lo > 0 else abs(backwards["along"]) < 0.05, backwards
