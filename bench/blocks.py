@@ -39,8 +39,9 @@ class BlockBench:
 
     # ---- helpers ---------------------------------------------------------------------------------------
     def block(self, x, pe, t_opts=None):
-        return self.blk(x, e=self.e0, freqs=pe, context=self.ctx, context_img_len=None,
-                        transformer_options=t_opts or {})
+        return self.blk(
+            x, e=self.e0, freqs=pe, context=self.ctx, context_img_len=None, transformer_options=t_opts or {}
+        )
 
     def block_wrap(self, args):
         return {"img": self.block(args["img"], args["pe"], args["transformer_options"])}
@@ -93,10 +94,17 @@ class BlockBench:
         setup = self.t(span_setup)
         moved = 2 * flat.numel() * x.shape[-1] * x.element_size()  # gather + scatter, each reads and writes K rows
         return {
-            "k_per_frame": int(kept.shape[1] // self.grid[0]), "bare_ms": bare, "tape_ms": tape,
-            "naive_ms": naive_ms, "gather_scatter_ms": gs, "span_setup_ms": setup,
-            "speedup_bare": dense / bare, "speedup_tape": dense / tape, "speedup_naive": dense / naive_ms,
-            "gather_scatter_share": gs / dense, "gather_scatter_gbps": 2 * moved / (gs * 1e-3) / 1e9,
+            "k_per_frame": int(kept.shape[1] // self.grid[0]),
+            "bare_ms": bare,
+            "tape_ms": tape,
+            "naive_ms": naive_ms,
+            "gather_scatter_ms": gs,
+            "span_setup_ms": setup,
+            "speedup_bare": dense / bare,
+            "speedup_tape": dense / tape,
+            "speedup_naive": dense / naive_ms,
+            "gather_scatter_share": gs / dense,
+            "gather_scatter_gbps": 2 * moved / (gs * 1e-3) / 1e9,
         }
 
     def overheads(self, keep=0.5) -> dict:
@@ -123,8 +131,7 @@ class BlockBench:
         reuse = self.t(lambda: self.run.apply_reuse(0, call, xw, flat, resid))
 
         def args(x):
-            return {"img": x, "txt": self.ctx, "vec": self.e0, "pe": self.pe,
-                    "transformer_options": {CALL_KEY: call}}
+            return {"img": x, "txt": self.ctx, "vec": self.e0, "pe": self.pe, "transformer_options": {CALL_KEY: call}}
 
         extra = {"original_block": self.block_wrap}
         score_patch = TapeBlockPatch(score_i)
@@ -142,14 +149,22 @@ class BlockBench:
         n_spans = len({s for s, r in zip(plan.spans, roles) if r == "prune"})
         per_step = n_score * (score_block - dense) + n_spans * reuse
         return {
-            "keep": keep, "dense_ms": dense, "plan": plan.describe(),
-            "score_ms": score, "select_ms": select, "reuse_span_end_ms": reuse,
-            "score_block_ms": score_block, "prune_block_ms": prune_block,
-            "score_share": score / dense, "select_share": select / dense,
+            "keep": keep,
+            "dense_ms": dense,
+            "plan": plan.describe(),
+            "score_ms": score,
+            "select_ms": select,
+            "reuse_span_end_ms": reuse,
+            "score_block_ms": score_block,
+            "prune_block_ms": prune_block,
+            "score_share": score / dense,
+            "select_share": select / dense,
             "score_block_extra_share": (score_block - dense) / dense,
             "reuse_span_end_share": reuse / dense,
             "per_step_fixed_overhead_share_of_dense_step": per_step / (plan.n_blocks * dense),
-            "n_score": n_score, "n_pruned": n_pruned, "n_spans": n_spans,
+            "n_score": n_score,
+            "n_pruned": n_pruned,
+            "n_spans": n_spans,
         }
 
     def sync_check(self, keep=0.5) -> list[dict]:
@@ -170,8 +185,13 @@ class BlockBench:
             for i in range(plan.n_blocks):
                 if roles[i] == "dense":
                     continue
-                args = {"img": xw, "txt": self.ctx, "vec": self.e0, "pe": self.pe,
-                        "transformer_options": {CALL_KEY: call}}
+                args = {
+                    "img": xw,
+                    "txt": self.ctx,
+                    "vec": self.e0,
+                    "pe": self.pe,
+                    "transformer_options": {CALL_KEY: call},
+                }
                 xw = TapeBlockPatch(i)(args, extra)["img"]
             torch.cuda.synchronize()
         return found
@@ -193,9 +213,11 @@ class _SyncRecorder:
 
         def show(message, category, filename, lineno, file=None, line=None):
             stack = traceback.extract_stack()[:-1]
-            where = [f"{fr.filename.split('/')[-2]}/{fr.filename.split('/')[-1]}:{fr.lineno} {fr.name}"
-                     for fr in stack if "comfyui_tape" in fr.filename or "/main/" in fr.filename
-                     or "comfy" in fr.filename]
+            where = [
+                f"{fr.filename.split('/')[-2]}/{fr.filename.split('/')[-1]}:{fr.lineno} {fr.name}"
+                for fr in stack
+                if "comfyui_tape" in fr.filename or "/main/" in fr.filename or "comfy" in fr.filename
+            ]
             self.found.append({"message": str(message)[:160], "where": where[-3:]})
 
         warnings.showwarning = show
@@ -225,8 +247,12 @@ def new_shape_cost(bb: BlockBench, per_backend: int = 3) -> dict:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     f = bb.grid[0]
-    backends = {"default": None, "flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
-                "efficient": SDPBackend.EFFICIENT_ATTENTION}
+    backends = {
+        "default": None,
+        "flash": SDPBackend.FLASH_ATTENTION,
+        "cudnn": SDPBackend.CUDNN_ATTENTION,
+        "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    }
     out, k = {}, int(0.45 * bb.n)
     for name, backend in backends.items():
         firsts, steadies = [], []
@@ -247,8 +273,11 @@ def new_shape_cost(bb: BlockBench, per_backend: int = 3) -> dict:
                     t2 = time.perf_counter()
                 firsts.append((t1 - t0) * 1e3)
                 steadies.append((t2 - t1) * 1e3)
-            out[name] = {"first_ms": statistics.median(firsts), "steady_ms": statistics.median(steadies),
-                         "extra_first_ms": statistics.median(firsts) - statistics.median(steadies)}
+            out[name] = {
+                "first_ms": statistics.median(firsts),
+                "steady_ms": statistics.median(steadies),
+                "extra_first_ms": statistics.median(firsts) - statistics.median(steadies),
+            }
         except Exception as e:  # a backend may not support these shapes: say so
             out[name] = {"error": f"{type(e).__name__}: {e}"[:500]}
     return out

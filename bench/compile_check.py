@@ -34,8 +34,12 @@ def _counters() -> dict:
     from torch._dynamo.utils import counters
 
     breaks = {k[:200]: v for k, v in counters["graph_break"].items()}
-    return {"graph_breaks": sum(breaks.values()), "graph_break_reasons": dict(list(breaks.items())[:12]),
-            "stats": dict(counters["stats"]), "recompiles": dict(counters.get("recompiles", {}))}
+    return {
+        "graph_breaks": sum(breaks.values()),
+        "graph_break_reasons": dict(list(breaks.items())[:12]),
+        "stats": dict(counters["stats"]),
+        "recompiles": dict(counters.get("recompiles", {})),
+    }
 
 
 def _later_steps_ms(row) -> float:
@@ -48,9 +52,14 @@ def compile_check(model, latent, conds, clock, cap, backend: str, time_left, out
     from torch._dynamo.utils import counters
 
     tape_m = rows.tape(model, 0.5, rows.constant_schedule())
-    plan = [("eager_unpruned", model, None), ("eager_tape0.5", tape_m, None),
-            ("compiled_tape0.5", tape_m, "model"), ("compiled_unpruned", model, "model"),
-            ("compiled_blocks_tape0.5", tape_m, "blocks"), ("compiled_blocks_unpruned", model, "blocks")]
+    plan = [
+        ("eager_unpruned", model, None),
+        ("eager_tape0.5", tape_m, None),
+        ("compiled_tape0.5", tape_m, "model"),
+        ("compiled_unpruned", model, "model"),
+        ("compiled_blocks_tape0.5", tape_m, "blocks"),
+        ("compiled_blocks_unpruned", model, "blocks"),
+    ]
     out.update(backend=backend, steps=STEPS, recompile_limit=getattr(torch._dynamo.config, "recompile_limit", None))
     for name, m, comp in plan:
         if time_left() < {None: 30, "model": 150, "blocks": 90}[comp]:
@@ -76,9 +85,17 @@ def compile_check(model, latent, conds, clock, cap, backend: str, time_left, out
             out[name] = row
         except Exception as e:  # the question is whether it runs: record the failure, keep the rest
             out[name] = {"error": f"{type(e).__name__}: {e}"[:3000]}
-        print(f"[compile] {name}: " + str({k: v for k, v in out[name].items() if k in
-                                           ("later_steps_median_ms", "first_run_s", "error", "skipped")}),
-              flush=True)
+        print(
+            f"[compile] {name}: "
+            + str(
+                {
+                    k: v
+                    for k, v in out[name].items()
+                    if k in ("later_steps_median_ms", "first_run_s", "error", "skipped")
+                }
+            ),
+            flush=True,
+        )
         save()
     for how in ("compiled", "compiled_blocks"):
         for kind in ("unpruned", "tape0.5"):

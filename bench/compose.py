@@ -49,8 +49,9 @@ def compose_ms(first_ms: float, ratios: list[float], t_keep, t_dense: float, ski
     return total
 
 
-def compose_rows(steps_n: int, dense: dict, probe: dict, keep_of_step: dict, schedule_ratios: dict,
-                 easy: dict | None) -> dict:
+def compose_rows(
+    steps_n: int, dense: dict, probe: dict, keep_of_step: dict, schedule_ratios: dict, easy: dict | None
+) -> dict:
     """dense: steps of the unpruned probe run; probe: steps of the TAPE probe run. Returns {row: ms}."""
     d_steps = [s["ms"] for s in dense["steps"]]
     t_dense = statistics.median(d_steps[1:])
@@ -64,8 +65,9 @@ def compose_rows(steps_n: int, dense: dict, probe: dict, keep_of_step: dict, sch
     if easy:
         skipped, t_skip = set(easy["skipped_steps"]), easy["skip_ms"]
         out["easycache"] = compose_ms(dense_first, [1.0] * steps_n, t_keep, t_dense, skipped, t_skip)
-        out["tape_default+easycache"] = compose_ms(tape_first, schedule_ratios["tape_default"], t_keep, t_dense,
-                                                   skipped, t_skip)
+        out["tape_default+easycache"] = compose_ms(
+            tape_first, schedule_ratios["tape_default"], t_keep, t_dense, skipped, t_skip
+        )
     out["_t_dense_ms"] = t_dense
     out["_t_keep_points"] = step_points(p_steps[1:], keep_of_step)
     return out
@@ -74,8 +76,10 @@ def compose_rows(steps_n: int, dense: dict, probe: dict, keep_of_step: dict, sch
 def easycache_pattern(row: dict) -> dict:
     """Skipped step indices and the median cost of a skipped step, from a measured EasyCache run."""
     skipped = [s for s in row["steps"] if s["executed"] == 0]
-    return {"skipped_steps": [s["step"] for s in skipped],
-            "skip_ms": statistics.median([s["ms"] for s in skipped]) if skipped else 0.0}
+    return {
+        "skipped_steps": [s["step"] for s in skipped],
+        "skip_ms": statistics.median([s["ms"] for s in skipped]) if skipped else 0.0,
+    }
 
 
 def validate(composed: dict, measured_rows: dict) -> dict:
@@ -88,8 +92,15 @@ def validate(composed: dict, measured_rows: dict) -> dict:
     return out
 
 
-def skip_projection(steps_n: int, dense: dict, probe: dict, keep_of_step: dict, default_ratios: list[float],
-                    easy: dict | None, counts=(0, 5, 8, 10, 12, 14, 16)) -> dict:
+def skip_projection(
+    steps_n: int,
+    dense: dict,
+    probe: dict,
+    keep_of_step: dict,
+    default_ratios: list[float],
+    easy: dict | None,
+    counts=(0, 5, 8, 10, 12, 14, 16),
+) -> dict:
     """Speed-ups of EasyCache alone and TAPE (default schedule) + EasyCache if EasyCache skipped n of the steps,
     spread evenly over its 15%-95% window, each skipped step costing the measured skip time. With random weights
     the skip count itself cannot be measured, so this says how many skips a target needs."""

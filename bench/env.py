@@ -22,6 +22,7 @@ def stub_av_if_missing():
 
     try:
         import av  # noqa: F401
+
         return
     except ImportError:
         pass

@@ -28,12 +28,18 @@ def parse_args():
     p.add_argument("--model", default="1.3b", choices=["1.3b", "14b", "tiny"])
     p.add_argument("--res", nargs="+", default=["480p"])
     p.add_argument("--mode", default="full", choices=["full", "steps"])
-    p.add_argument("--sections", default="blocks,rows,probes,repeat",
-                   help="comma list of: blocks, shapes, rows (full mode only), probes, repeat")
+    p.add_argument(
+        "--sections",
+        default="blocks,rows,probes,repeat",
+        help="comma list of: blocks, shapes, rows (full mode only), probes, repeat",
+    )
     p.add_argument("--compile", action="store_true", help="also run the torch.compile check (first resolution)")
     p.add_argument("--compile-backend", default=None, help="default: inductor on GPU, aot_eager on CPU")
-    p.add_argument("--easycache-from", default=None, help="results JSON whose measured EasyCache skip pattern "
-                   "is used to compose the EasyCache rows in --mode steps")
+    p.add_argument(
+        "--easycache-from",
+        default=None,
+        help="results JSON whose measured EasyCache skip pattern is used to compose the EasyCache rows in --mode steps",
+    )
     p.add_argument("--tiny", action="store_true", help="tiny model and latent on the CPU (tests the script)")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--rows", default=None, help="comma-separated row names to run (default: all)")
@@ -86,17 +92,34 @@ def main():
         easy = json.loads(Path(a.easycache_from).read_text()) if a.easycache_from else None
         for i, r in enumerate(a.res):
             res["resolutions"][r] = {}
-            run_resolution(res["resolutions"][r], model, r, a, clock, cap, time_left, save,
-                           compile_here=a.compile and i == 0, easy_src=easy)
+            run_resolution(
+                res["resolutions"][r],
+                model,
+                r,
+                a,
+                clock,
+                cap,
+                time_left,
+                save,
+                compile_here=a.compile and i == 0,
+                easy_src=easy,
+            )
             save()
     save()
     print(report.summary_text(res), flush=True)
 
 
 def meta(a, root, torch, device) -> dict:
-    m = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-         "model": a.model, "resolutions": a.res, "mode": a.mode, "steps": a.steps, "torch": torch.__version__,
-         "python": platform.python_version(), "device": device}
+    m = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": a.model,
+        "resolutions": a.res,
+        "mode": a.mode,
+        "steps": a.steps,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": device,
+    }
     try:
         m["comfyui_version"] = (Path(root) / "comfyui_version.py").read_text().split('"')[1]
     except (OSError, IndexError):

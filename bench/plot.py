@@ -1,6 +1,6 @@
 """PNG: pruned-block speed-up vs keep ratio, TAPE's path against the ceiling (shared/notes/cost-model.md).
 
-  python -m bench.plot bench/results/gpu_1.3b.json bench/results/gpu_14b.json --out docs/bench_block_speedup.png
+python -m bench.plot bench/results/gpu_1.3b.json bench/results/gpu_14b.json --out docs/bench_block_speedup.png
 """
 
 from __future__ import annotations
@@ -37,13 +37,26 @@ def main():
             val = [sec["blocks"]["keeps"][str(k)] for k in keeps]
             label = f"Wan {model} {r}"
             ax.plot(keeps, [v["speedup_tape"] for v in val], "o-", color=col, label=f"{label}: TAPE pruned block")
-            ax.plot(keeps, [v["speedup_bare"] for v in val], ":", color=col, alpha=0.7,
-                    label=f"{label}: block on kept tokens only")
+            ax.plot(
+                keeps,
+                [v["speedup_bare"] for v in val],
+                ":",
+                color=col,
+                alpha=0.7,
+                label=f"{label}: block on kept tokens only",
+            )
             ceil = CEILING.get((model, r))
             if ceil:
                 ck = sorted(ceil)
-                ax.plot(ck, [ceil[k] for k in ck], "s--", color=col, alpha=0.5, mfc="none",
-                        label=f"{label}: ceiling (cost model)")
+                ax.plot(
+                    ck,
+                    [ceil[k] for k in ck],
+                    "s--",
+                    color=col,
+                    alpha=0.5,
+                    mfc="none",
+                    label=f"{label}: ceiling (cost model)",
+                )
     ax.set_xlabel("keep ratio r (share of each frame's tokens computed)")
     ax.set_ylabel("block speed-up vs dense block")
     ax.set_yscale("log")

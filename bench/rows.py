@@ -21,9 +21,18 @@ def tape(model, keep=0.5, schedule=None, **kw):
 
     args = dict(smoothing=0.5, pruned_mode="reuse", start_percent=0.0, end_percent=1.0, enabled=True)
     args.update(kw)
-    return TAPEPatchModel.execute(model, keep, args["smoothing"], args["pruned_mode"], args["start_percent"],
-                                  args["end_percent"], args["enabled"], score=kw.get("score", "attention"),
-                                  cache_device=kw.get("cache_device", "gpu"), schedule=schedule).result[0]
+    return TAPEPatchModel.execute(
+        model,
+        keep,
+        args["smoothing"],
+        args["pruned_mode"],
+        args["start_percent"],
+        args["end_percent"],
+        args["enabled"],
+        score=kw.get("score", "attention"),
+        cache_device=kw.get("cache_device", "gpu"),
+        schedule=schedule,
+    ).result[0]
 
 
 def easycache(model, threshold=0.2):

@@ -45,8 +45,14 @@ def run_resolution(sec: dict, model, res: str, a, clock, cap, time_left, save, c
     c = Ctx(sec, model, res, a, clock, cap, time_left, save, compile_here, easy_src)
     c.latent, c.conds, c.base = empty_latent(res), text_conds(), probed_base(model)
     sec.setdefault("rows", {})
-    for name, fn in (("blocks", _blocks), ("shapes", _shapes), ("rows", _rows), ("probes", _probes),
-                     ("repeat", _repeat), ("compile", _compile)):
+    for name, fn in (
+        ("blocks", _blocks),
+        ("shapes", _shapes),
+        ("rows", _rows),
+        ("probes", _probes),
+        ("repeat", _repeat),
+        ("compile", _compile),
+    ):
         try:
             fn(c)
         except Exception as e:  # keep what the other sections measure; the error goes into the results
@@ -61,8 +67,10 @@ def _blocks(c: Ctx):
         return
     bb = BlockBench(rows.tape(c.base), RESOLUTIONS[c.res], c.clock)
     c.sec["blocks"] = bb.speedups()
-    speed = [f"r={r}: x{v['speedup_tape']:.2f} (bare x{v['speedup_bare']:.2f}, naive x{v['speedup_naive']:.2f})"
-             for r, v in c.sec["blocks"]["keeps"].items()]
+    speed = [
+        f"r={r}: x{v['speedup_tape']:.2f} (bare x{v['speedup_bare']:.2f}, naive x{v['speedup_naive']:.2f})"
+        for r, v in c.sec["blocks"]["keeps"].items()
+    ]
     print(f"[blocks] {c.res}: " + ", ".join(speed), flush=True)
     c.save()
     c.sec["overheads"] = bb.overheads()
@@ -116,8 +124,9 @@ def _probes(c: Ctx):
     sec["probe_dense"] = run_steps(c.base, c.latent, c.conds, c.clock, c.cap, [0, 1, 2], steps=steps)
     print(_line("probe_dense", sec["probe_dense"]), flush=True)
     sched, keep_of_step = rows.probe_schedule(steps)
-    sec["probe_tape"] = run_steps(rows.tape(c.base, 0.5, sched), c.latent, c.conds, c.clock, c.cap,
-                                  [0, *sorted(keep_of_step)], steps=steps)
+    sec["probe_tape"] = run_steps(
+        rows.tape(c.base, 0.5, sched), c.latent, c.conds, c.clock, c.cap, [0, *sorted(keep_of_step)], steps=steps
+    )
     sec["probe_keep_of_step"] = keep_of_step
     print(_line("probe_tape", sec["probe_tape"]), flush=True)
     ratios = {f"tape_keep{r}": [1.0] + [r] * (steps - 1) for r in rows.KEEP_RATIOS}
@@ -127,8 +136,9 @@ def _probes(c: Ctx):
     skip_src = _pattern(src_rows, "easycache_t1.0") or easy
     sec["easycache_pattern"] = easy
     sec["composed_ms"] = compose_rows(steps, sec["probe_dense"], sec["probe_tape"], keep_of_step, ratios, easy)
-    sec["easycache_projection"] = skip_projection(steps, sec["probe_dense"], sec["probe_tape"], keep_of_step,
-                                                  ratios["tape_default"], skip_src)
+    sec["easycache_projection"] = skip_projection(
+        steps, sec["probe_dense"], sec["probe_tape"], keep_of_step, ratios["tape_default"], skip_src
+    )
     if any("wall_s" in r for r in sec["rows"].values()):
         sec["composition_check"] = validate(sec["composed_ms"], sec["rows"])
         print(f"[compose] composed/measured: {sec['composition_check']}", flush=True)
@@ -162,6 +172,8 @@ def _line(name: str, row: dict) -> str:
     steps = [s["ms"] for s in row.get("steps", [])[1:]]
     med = sorted(steps)[len(steps) // 2] if steps else float("nan")
     extra = f" skipped={row['easycache_skipped']}" if "easycache_skipped" in row else ""
-    return (f"[row] {name}: {row['wall_s']:.2f}s, later-step median {med:.1f}ms, "
-            f"peak {row.get('peak_gb', 0):.2f}GB, cache {row['reuse_cache_gb']:.2f}GB, batches {row['batches']}"
-            f"{extra}")
+    return (
+        f"[row] {name}: {row['wall_s']:.2f}s, later-step median {med:.1f}ms, "
+        f"peak {row.get('peak_gb', 0):.2f}GB, cache {row['reuse_cache_gb']:.2f}GB, batches {row['batches']}"
+        f"{extra}"
+    )

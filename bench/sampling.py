@@ -116,8 +116,20 @@ def _run(model, latent, conds, clock, cap, body, hook=True) -> dict:
 
 def run_ksampler(model, latent, conds, clock, cap, steps=STEPS, hook=True) -> dict:
     def body(cs, noise, pos, neg, probe):
-        return cs.sample(model, noise, steps, CFG, SAMPLER, SCHEDULER, pos, neg, latent, callback=probe.callback,
-                         disable_pbar=True, seed=0)
+        return cs.sample(
+            model,
+            noise,
+            steps,
+            CFG,
+            SAMPLER,
+            SCHEDULER,
+            pos,
+            neg,
+            latent,
+            callback=probe.callback,
+            disable_pbar=True,
+            seed=0,
+        )
 
     return _run(model, latent, conds, clock, cap, body, hook)
 
@@ -128,24 +140,35 @@ def run_steps(model, latent, conds, clock, cap, run_steps_idx, steps=STEPS) -> d
     def body(cs, noise, pos, neg, probe):
         sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), SCHEDULER, steps)
         sampler = comfy.samplers.KSAMPLER(sample_steps_euler, extra_options={"run_steps": tuple(run_steps_idx)})
-        return cs.sample_custom(model, noise, CFG, sampler, sigmas, pos, neg, latent, callback=probe.callback,
-                                disable_pbar=True, seed=0)
+        return cs.sample_custom(
+            model, noise, CFG, sampler, sigmas, pos, neg, latent, callback=probe.callback, disable_pbar=True, seed=0
+        )
 
     return _run(model, latent, conds, clock, cap, body)
 
 
 def summarize(probe: Probe, records, out, wall, clock) -> dict:
-    row = {"wall_s": wall, "steps": probe.steps(), "batches": sorted(probe.batches),
-           "output_finite": bool(torch.isfinite(out).all()), "reuse_cache_gb": probe.cache_bytes / 2**30}
+    row = {
+        "wall_s": wall,
+        "steps": probe.steps(),
+        "batches": sorted(probe.batches),
+        "output_finite": bool(torch.isfinite(out).all()),
+        "reuse_cache_gb": probe.cache_bytes / 2**30,
+    }
     if clock.cuda:
         row["peak_gb"] = torch.cuda.max_memory_allocated() / 2**30
     for r in records:
         msg = r.getMessage()
         stats = getattr(r, "tape_stats", None)
         if stats is not None:
-            row["tape"] = {"summary": msg, "steps_seen": len(stats.steps_seen), "steps_pruned": len(stats.steps_pruned),
-                           "mean_kept": sum(stats.kept_fracs) / len(stats.kept_fracs) if stats.kept_fracs else 1.0,
-                           "flops_saved": stats.flops_saved, "jitter": stats.mean_jitter}
+            row["tape"] = {
+                "summary": msg,
+                "steps_seen": len(stats.steps_seen),
+                "steps_pruned": len(stats.steps_pruned),
+                "mean_kept": sum(stats.kept_fracs) / len(stats.kept_fracs) if stats.kept_fracs else 1.0,
+                "flops_saved": stats.flops_saved,
+                "jitter": stats.mean_jitter,
+            }
         m = EASYCACHE_RE.search(msg)
         if m and "EasyCache" in msg:
             row["easycache_skipped"] = int(m.group(1))

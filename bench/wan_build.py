@@ -29,8 +29,17 @@ def build_state_dict(model: str, device, dtype=torch.bfloat16, seed: int = 0) ->
 
     cfg = MODELS[model]
     with torch.device("meta"):  # names, shapes and dtypes only: no memory
-        ref = WanModel(model_type="t2v", in_dim=16, out_dim=16, num_heads=cfg["dim"] // 128, text_dim=4096,
-                       freq_dim=256, operations=comfy.ops.disable_weight_init, dtype=dtype, **cfg)
+        ref = WanModel(
+            model_type="t2v",
+            in_dim=16,
+            out_dim=16,
+            num_heads=cfg["dim"] // 128,
+            text_dim=4096,
+            freq_dim=256,
+            operations=comfy.ops.disable_weight_init,
+            dtype=dtype,
+            **cfg,
+        )
     gen = torch.Generator(device=device).manual_seed(seed)
     sd = {}
     for name, p in ref.state_dict().items():
@@ -59,8 +68,11 @@ def load_model(sd: dict):
     if model_config is None:
         raise RuntimeError("ComfyUI did not detect the benchmark state dict as a Wan model")
     supported = list(model_config.supported_inference_dtypes)
-    unet_dtype = mm.unet_dtype(model_params=comfy.utils.calculate_parameters(sd), supported_dtypes=supported,
-                               weight_dtype=comfy.utils.weight_dtype(sd))
+    unet_dtype = mm.unet_dtype(
+        model_params=comfy.utils.calculate_parameters(sd),
+        supported_dtypes=supported,
+        weight_dtype=comfy.utils.weight_dtype(sd),
+    )
     model_config.set_inference_dtype(unet_dtype, mm.unet_manual_cast(unet_dtype, load_device, supported))
     model = model_config.get_model(sd, "", device=load_device)
     model = model.to(offload_device)

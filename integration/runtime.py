@@ -259,8 +259,11 @@ class TapeRun:
         cache = self.reuse_cache.get(key)
         on_cpu = cache is not None and cache.device != x.device
         if cache is None or cache.shape != x.shape:
-            self.warn_once("nocache", "reuse cache empty at a pruned step (no dense warm-up step?): "
-                           "pruned tokens are skipped until they are computed once")
+            self.warn_once(
+                "nocache",
+                "reuse cache empty at a pruned step (no dense warm-up step?): "
+                "pruned tokens are skipped until they are computed once",
+            )
             cache = torch.zeros_like(x)
         elif on_cpu:
             cache = cache.to(x.device, non_blocking=True)
@@ -308,8 +311,11 @@ class TapeBlockPatch:
         call.per_call["ctx_len"] = args["txt"].shape[1] if torch.is_tensor(args.get("txt")) else 0
         n_prefix = img.shape[1] - call.video_tokens
         if n_prefix < 0:
-            run.warn_once("grid", f"block input has {img.shape[1]} tokens, fewer than the {call.video_tokens} "
-                          f"of the latent grid {call.grid}; running dense")
+            run.warn_once(
+                "grid",
+                f"block input has {img.shape[1]} tokens, fewer than the {call.video_tokens} "
+                f"of the latent grid {call.grid}; running dense",
+            )
             return self.run_block(args, extra)
         sel = run.selections.get(span)
         if sel is not None and sel.step_key == call.sigma and sel.kept.shape[0] == call.videos:

@@ -23,51 +23,112 @@ class TAPEPatchModel(io.ComfyNode):
             "(TAPE: temporal-aware pruning). Put it between the model loader and the sampler.",
             inputs=[
                 io.Model.Input("model", tooltip="A native Wan 2.1 / 2.2 video model."),
-                io.Float.Input("keep_ratio", default=0.5, min=MIN_KEEP, max=1.0, step=0.01,
-                               tooltip="Share of each frame's tokens the pruned blocks compute (0.05-1). Lower is "
-                               "faster; 1 turns TAPE off. With a schedule this is the average over pruned steps. "
-                               "If you see artifacts, raise it."),
-                io.Float.Input("smoothing", default=0.5, min=0.05, max=1.0, step=0.05,
-                               tooltip="Temporal smoothing a of token importance across frames: "
-                               "s~[f] = a*s[f] + (1-a)*s~[f-1]. Lower = steadier selection (less flicker); "
-                               "1 = no smoothing. The paper uses 0.5."),
-                io.Combo.Input("pruned_mode", options=list(PRUNED_MODES), default="nearest",
-                               tooltip="What pruned tokens get in the blocks that leave them out. nearest: the "
-                               "update computed for the nearest kept token of the same frame (best in our "
-                               "measurements, no extra memory). skip: nothing, they pass unchanged. reuse: the "
-                               "update those blocks computed for them the last time they were kept (caches one "
-                               "activation per reselection span; goes stale when the same tokens stay pruned)."),
-                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Sampling progress at which TAPE starts acting (0 = first step)."),
-                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Sampling progress after which TAPE stops acting (1 = last step)."),
-                io.Boolean.Input("enabled", default=True,
-                                 tooltip="Off returns the input model untouched (same output bit for bit)."),
-                io.Combo.Input("score", options=list(SCORE_METHODS), default="attention",
-                               tooltip="Token importance: attention received from sampled queries (the paper's), "
-                               "key_norm (cheap proxy) or random (a control for experiments)."),
-                io.Combo.Input("cache_device", options=list(CACHE_DEVICES), default="gpu",
-                               tooltip="Where the reuse cache lives. cpu saves VRAM (one activation per span) "
-                               "at the cost of PCIe copies each step."),
-                ScheduleType.Input("schedule", optional=True,
-                                   tooltip="Budget over sampling steps from TAPE Budget Schedule. Default: linear, "
-                                   "spread 0.2, 1 dense warm-up step."),
-                ReselectType.Input("reselect", optional=True,
-                                   tooltip="Which blocks reselect tokens / stay dense, from TAPE Layer Reselect. "
-                                   "Default: reselect every 10 blocks, first block dense."),
+                io.Float.Input(
+                    "keep_ratio",
+                    default=0.5,
+                    min=MIN_KEEP,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Share of each frame's tokens the pruned blocks compute (0.05-1). Lower is "
+                    "faster; 1 turns TAPE off. With a schedule this is the average over pruned steps. "
+                    "If you see artifacts, raise it.",
+                ),
+                io.Float.Input(
+                    "smoothing",
+                    default=0.5,
+                    min=0.05,
+                    max=1.0,
+                    step=0.05,
+                    tooltip="Temporal smoothing a of token importance across frames: "
+                    "s~[f] = a*s[f] + (1-a)*s~[f-1]. Lower = steadier selection (less flicker); "
+                    "1 = no smoothing. The paper uses 0.5.",
+                ),
+                io.Combo.Input(
+                    "pruned_mode",
+                    options=list(PRUNED_MODES),
+                    default="nearest",
+                    tooltip="What pruned tokens get in the blocks that leave them out. nearest: the "
+                    "update computed for the nearest kept token of the same frame (best in our "
+                    "measurements, no extra memory). skip: nothing, they pass unchanged. reuse: the "
+                    "update those blocks computed for them the last time they were kept (caches one "
+                    "activation per reselection span; goes stale when the same tokens stay pruned).",
+                ),
+                io.Float.Input(
+                    "start_percent",
+                    default=0.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Sampling progress at which TAPE starts acting (0 = first step).",
+                ),
+                io.Float.Input(
+                    "end_percent",
+                    default=1.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Sampling progress after which TAPE stops acting (1 = last step).",
+                ),
+                io.Boolean.Input(
+                    "enabled", default=True, tooltip="Off returns the input model untouched (same output bit for bit)."
+                ),
+                io.Combo.Input(
+                    "score",
+                    options=list(SCORE_METHODS),
+                    default="attention",
+                    tooltip="Token importance: attention received from sampled queries (the paper's), "
+                    "key_norm (cheap proxy) or random (a control for experiments).",
+                ),
+                io.Combo.Input(
+                    "cache_device",
+                    options=list(CACHE_DEVICES),
+                    default="gpu",
+                    tooltip="Where the reuse cache lives. cpu saves VRAM (one activation per span) "
+                    "at the cost of PCIe copies each step.",
+                ),
+                ScheduleType.Input(
+                    "schedule",
+                    optional=True,
+                    tooltip="Budget over sampling steps from TAPE Budget Schedule. Default: linear, "
+                    "spread 0.2, 1 dense warm-up step.",
+                ),
+                ReselectType.Input(
+                    "reselect",
+                    optional=True,
+                    tooltip="Which blocks reselect tokens / stay dense, from TAPE Layer Reselect. "
+                    "Default: reselect every 10 blocks, first block dense.",
+                ),
             ],
             outputs=[io.Model.Output(tooltip="The model with TAPE applied (a patched clone).")],
         )
 
     @classmethod
-    def execute(cls, model, keep_ratio, smoothing, pruned_mode, start_percent, end_percent, enabled,
-                score="attention", cache_device="gpu", schedule=None, reselect=None) -> io.NodeOutput:
+    def execute(
+        cls,
+        model,
+        keep_ratio,
+        smoothing,
+        pruned_mode,
+        start_percent,
+        end_percent,
+        enabled,
+        score="attention",
+        cache_device="gpu",
+        schedule=None,
+        reselect=None,
+    ) -> io.NodeOutput:
         if not enabled:
             return io.NodeOutput(model)
         config = TapeConfig(
-            keep_ratio=keep_ratio, smoothing=smoothing, pruned_mode=pruned_mode, start_percent=start_percent,
-            end_percent=end_percent, schedule=schedule or BudgetSchedule(), reselect=reselect or ReselectPolicy(),
-            score=score, cache_device=cache_device,
+            keep_ratio=keep_ratio,
+            smoothing=smoothing,
+            pruned_mode=pruned_mode,
+            start_percent=start_percent,
+            end_percent=end_percent,
+            schedule=schedule or BudgetSchedule(),
+            reselect=reselect or ReselectPolicy(),
+            score=score,
+            cache_device=cache_device,
         )
         return io.NodeOutput(apply_tape(model, config))
 
@@ -82,19 +143,39 @@ class TAPEBudgetSchedule(io.ComfyNode):
             description="How the keep ratio changes over sampling steps: prune hard in early noisy steps, "
             "relax while details are refined.",
             inputs=[
-                io.Combo.Input("preset", options=list(SCHEDULE_PRESETS), default="linear",
-                               tooltip="constant: keep_ratio every step. linear / cosine / step: from "
-                               "keep_ratio - spread (early) to keep_ratio + spread (late), same average. "
-                               "custom: the per-step list below."),
-                io.Float.Input("spread", default=0.2, min=0.0, max=0.5, step=0.01,
-                               tooltip="How far the early budget sits below keep_ratio and the late one above."),
-                io.Int.Input("dense_first_steps", default=1, min=0, max=1000,
-                             tooltip="Unpruned steps at the start (warm-up; fills the reuse cache)."),
-                io.Int.Input("dense_last_steps", default=0, min=0, max=1000,
-                             tooltip="Unpruned steps at the end (final detail)."),
-                io.String.Input("custom_ratios", default="", multiline=False,
-                                tooltip="For preset 'custom': keep ratios per step, e.g. '0.3, 0.4, 0.5, 0.7'. "
-                                "Stretched over the pruned steps when the count differs."),
+                io.Combo.Input(
+                    "preset",
+                    options=list(SCHEDULE_PRESETS),
+                    default="linear",
+                    tooltip="constant: keep_ratio every step. linear / cosine / step: from "
+                    "keep_ratio - spread (early) to keep_ratio + spread (late), same average. "
+                    "custom: the per-step list below.",
+                ),
+                io.Float.Input(
+                    "spread",
+                    default=0.2,
+                    min=0.0,
+                    max=0.5,
+                    step=0.01,
+                    tooltip="How far the early budget sits below keep_ratio and the late one above.",
+                ),
+                io.Int.Input(
+                    "dense_first_steps",
+                    default=1,
+                    min=0,
+                    max=1000,
+                    tooltip="Unpruned steps at the start (warm-up; fills the reuse cache).",
+                ),
+                io.Int.Input(
+                    "dense_last_steps", default=0, min=0, max=1000, tooltip="Unpruned steps at the end (final detail)."
+                ),
+                io.String.Input(
+                    "custom_ratios",
+                    default="",
+                    multiline=False,
+                    tooltip="For preset 'custom': keep ratios per step, e.g. '0.3, 0.4, 0.5, 0.7'. "
+                    "Stretched over the pruned steps when the count differs.",
+                ),
             ],
             outputs=[ScheduleType.Output(tooltip="Connect to TAPE Patch Model's schedule input.")],
         )
@@ -115,17 +196,31 @@ class TAPELayerReselect(io.ComfyNode):
             description="Which transformer blocks re-score tokens and choose a new kept set (they run dense), "
             "and which blocks never prune.",
             inputs=[
-                io.Int.Input("reselect_every", default=10, min=0, max=100,
-                             tooltip="Re-score and reselect every N blocks (0 = select once). Each reselection "
-                             "block runs dense: fewer is faster, more follows each depth's focus."),
-                io.String.Input("reselect_blocks", default="", multiline=False,
-                                tooltip="Explicit reselection blocks, e.g. '0, 10, 20' (overrides reselect_every). "
-                                "Must exist in the model."),
-                io.Int.Input("dense_first_blocks", default=1, min=1, max=100,
-                             tooltip="Blocks at the start that never prune; the last of them scores the first "
-                             "selection."),
-                io.Int.Input("dense_last_blocks", default=0, min=0, max=100,
-                             tooltip="Blocks at the end that never prune."),
+                io.Int.Input(
+                    "reselect_every",
+                    default=10,
+                    min=0,
+                    max=100,
+                    tooltip="Re-score and reselect every N blocks (0 = select once). Each reselection "
+                    "block runs dense: fewer is faster, more follows each depth's focus.",
+                ),
+                io.String.Input(
+                    "reselect_blocks",
+                    default="",
+                    multiline=False,
+                    tooltip="Explicit reselection blocks, e.g. '0, 10, 20' (overrides reselect_every). "
+                    "Must exist in the model.",
+                ),
+                io.Int.Input(
+                    "dense_first_blocks",
+                    default=1,
+                    min=1,
+                    max=100,
+                    tooltip="Blocks at the start that never prune; the last of them scores the first selection.",
+                ),
+                io.Int.Input(
+                    "dense_last_blocks", default=0, min=0, max=100, tooltip="Blocks at the end that never prune."
+                ),
             ],
             outputs=[ReselectType.Output(tooltip="Connect to TAPE Patch Model's reselect input.")],
         )

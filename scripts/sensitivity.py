@@ -42,15 +42,31 @@ def main():
 
     def run(m, prompt, noise):
         empty = torch.zeros_like(noise)
-        out = comfy.sample.sample(m, noise, args.steps, DEFAULTS["cfg"], DEFAULTS["sampler"], DEFAULTS["scheduler"],
-                                  conditioning(prompt), conditioning(""), empty, disable_pbar=True, seed=0)
+        out = comfy.sample.sample(
+            m,
+            noise,
+            args.steps,
+            DEFAULTS["cfg"],
+            DEFAULTS["sampler"],
+            DEFAULTS["scheduler"],
+            conditioning(prompt),
+            conditioning(""),
+            empty,
+            disable_pbar=True,
+            seed=0,
+        )
         return latent.decode(out)[0]
 
     def tape(dense_steps, keep=0.5, preset="constant"):
-        sched = BudgetSchedule(preset=preset, spread=0.2 if preset != "constant" else 0.0,
-                               dense_first_steps=dense_steps)
-        return apply_tape(model, TapeConfig(keep_ratio=keep, smoothing=0.5, pruned_mode="skip", schedule=sched,
-                                            reselect=ReselectPolicy(every=4)))
+        sched = BudgetSchedule(
+            preset=preset, spread=0.2 if preset != "constant" else 0.0, dense_first_steps=dense_steps
+        )
+        return apply_tape(
+            model,
+            TapeConfig(
+                keep_ratio=keep, smoothing=0.5, pruned_mode="skip", schedule=sched, reselect=ReselectPolicy(every=4)
+            ),
+        )
 
     rows = {
         "unpruned, noise + 1% perturbation": None,

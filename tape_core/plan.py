@@ -51,9 +51,7 @@ class ReselectPolicy:
     def plan(self, n_blocks: int) -> "BlockPlan":
         bad = [b for b in self.blocks if b >= n_blocks]
         if bad:
-            raise ValueError(
-                f"reselect_blocks {bad} do not exist: this model has {n_blocks} blocks (0-{n_blocks - 1})"
-            )
+            raise ValueError(f"reselect_blocks {bad} do not exist: this model has {n_blocks} blocks (0-{n_blocks - 1})")
         if self.dense_first + self.dense_last >= n_blocks:
             raise ValueError(
                 f"dense_first_blocks + dense_last_blocks = {self.dense_first + self.dense_last} leaves no block "
@@ -101,13 +99,15 @@ class BlockPlan:
         return [i for i, (r, s) in enumerate(zip(self.roles, self.spans)) if r is BlockRole.PRUNE and s == span]
 
     def is_span_start(self, i: int) -> bool:
-        return self.roles[i] is BlockRole.PRUNE and (i == 0 or self.roles[i - 1] is not BlockRole.PRUNE
-                                                     or self.spans[i - 1] != self.spans[i])
+        return self.roles[i] is BlockRole.PRUNE and (
+            i == 0 or self.roles[i - 1] is not BlockRole.PRUNE or self.spans[i - 1] != self.spans[i]
+        )
 
     def is_span_end(self, i: int) -> bool:
         last = i == self.n_blocks - 1
-        return self.roles[i] is BlockRole.PRUNE and (last or self.roles[i + 1] is not BlockRole.PRUNE
-                                                     or self.spans[i + 1] != self.spans[i])
+        return self.roles[i] is BlockRole.PRUNE and (
+            last or self.roles[i + 1] is not BlockRole.PRUNE or self.spans[i + 1] != self.spans[i]
+        )
 
     def describe(self) -> str:
         return "".join({"dense": "D", "score": "S", "prune": "p"}[r.value] for r in self.roles)

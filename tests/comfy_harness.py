@@ -68,8 +68,17 @@ def build_wan_state_dict(kind: str, blocks: int = 4, dim: int = 128, seed: int =
 
     kwargs, _ = WAN_KINDS[kind]
     torch.manual_seed(seed)
-    m = WanModel(dim=dim, ffn_dim=2 * dim, num_heads=dim // 128, num_layers=blocks, text_dim=4096, freq_dim=256,
-                 operations=comfy.ops.disable_weight_init, dtype=torch.float32, **kwargs)
+    m = WanModel(
+        dim=dim,
+        ffn_dim=2 * dim,
+        num_heads=dim // 128,
+        num_layers=blocks,
+        text_dim=4096,
+        freq_dim=256,
+        operations=comfy.ops.disable_weight_init,
+        dtype=torch.float32,
+        **kwargs,
+    )
     sd = {}
     for name, p in m.state_dict().items():
         if name.endswith("norm_q.weight") or name.endswith("norm_k.weight") or ".weight" in name and "norm" in name:
@@ -109,8 +118,17 @@ def text_cond(tokens: int = 8, seed: int = 1, batch: int = 1):
     return [[torch.randn(batch, tokens, 4096, generator=g), {}]]
 
 
-def sample(model, latent: dict, positive, negative, steps: int = 4, cfg: float = 3.0, seed: int = 0,
-           sampler: str = "euler", scheduler: str = "simple"):
+def sample(
+    model,
+    latent: dict,
+    positive,
+    negative,
+    steps: int = 4,
+    cfg: float = 3.0,
+    seed: int = 0,
+    sampler: str = "euler",
+    scheduler: str = "simple",
+):
     import nodes
 
     return nodes.common_ksampler(model, seed, steps, cfg, sampler, scheduler, positive, negative, latent)[0]["samples"]

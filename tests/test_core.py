@@ -214,6 +214,7 @@ def test_nearest_kept_maps_to_same_frame_nearest_kept_token():
             frame, pos = divmod(tok, h * w)
             target = int(kept[b, nn[b, tok]])
             assert target // (h * w) == frame
+
             def dist(t, pos=pos):
                 return (pos // w - (t % (h * w)) // w) ** 2 + (pos % w - t % w) ** 2
 

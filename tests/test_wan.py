@@ -15,10 +15,12 @@ EVERY2 = ReselectPolicy(every=2)  # 4 blocks: S p S p
 NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=0)
 
 
-def patch(model, keep=0.5, mode="skip", start=0.0, end=1.0, enabled=True, schedule=NO_WARMUP, reselect=EVERY2,
-          smoothing=0.5):
-    return TAPEPatchModel.execute(model, keep, smoothing, mode, start, end, enabled,
-                                  schedule=schedule, reselect=reselect).result[0]
+def patch(
+    model, keep=0.5, mode="skip", start=0.0, end=1.0, enabled=True, schedule=NO_WARMUP, reselect=EVERY2, smoothing=0.5
+):
+    return TAPEPatchModel.execute(
+        model, keep, smoothing, mode, start, end, enabled, schedule=schedule, reselect=reselect
+    ).result[0]
 
 
 def latent(kind="t2v", batch=1, frames=4, h=8, w=8, mask=False):
@@ -47,8 +49,15 @@ class BlockSpy:
 
     def __call__(self, args, extra):
         t = args["transformer_options"]
-        entry = dict(block=self.index, tokens=args["img"].shape[1], batch=args["img"].shape[0], img=args["img"].clone(),
-                     sigma=float(t["sigmas"][0]), chunks=tuple(t["cond_or_uncond"]), pe=args["pe"].clone())
+        entry = dict(
+            block=self.index,
+            tokens=args["img"].shape[1],
+            batch=args["img"].shape[0],
+            img=args["img"].clone(),
+            sigma=float(t["sigmas"][0]),
+            chunks=tuple(t["cond_or_uncond"]),
+            pe=args["pe"].clone(),
+        )
         self.log.append(entry)
         out = extra["original_block"](args)
         entry["out"] = out["img"].clone()
@@ -204,10 +213,26 @@ def _tiny_model(config_cls, unet_config):
 def test_image_model_is_refused():
     import comfy.supported_models as sm
 
-    flux = _tiny_model(sm.Flux, dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=32,
-                                     context_in_dim=32, hidden_size=64, mlp_ratio=2.0, num_heads=2, depth=1,
-                                     depth_single_blocks=1, axes_dim=[8, 12, 12], theta=10000, patch_size=2,
-                                     qkv_bias=True, guidance_embed=False))
+    flux = _tiny_model(
+        sm.Flux,
+        dict(
+            image_model="flux",
+            in_channels=16,
+            out_channels=16,
+            vec_in_dim=32,
+            context_in_dim=32,
+            hidden_size=64,
+            mlp_ratio=2.0,
+            num_heads=2,
+            depth=1,
+            depth_single_blocks=1,
+            axes_dim=[8, 12, 12],
+            theta=10000,
+            patch_size=2,
+            qkv_bias=True,
+            guidance_embed=False,
+        ),
+    )
     with pytest.raises(ValueError, match="model: TAPE does not support 'Flux'"):
         patch(flux)
 
@@ -215,9 +240,21 @@ def test_image_model_is_refused():
 def test_unsupported_wan_variant_is_refused():
     import comfy.supported_models as sm
 
-    vace = _tiny_model(sm.WAN21_Vace, dict(image_model="wan2.1", model_type="vace", dim=128, ffn_dim=256,
-                                           num_heads=1, num_layers=2, in_dim=16, out_dim=16, vace_layers=1,
-                                           vace_in_dim=96))
+    vace = _tiny_model(
+        sm.WAN21_Vace,
+        dict(
+            image_model="wan2.1",
+            model_type="vace",
+            dim=128,
+            ffn_dim=256,
+            num_heads=1,
+            num_layers=2,
+            in_dim=16,
+            out_dim=16,
+            vace_layers=1,
+            vace_in_dim=96,
+        ),
+    )
     with pytest.raises(ValueError, match="does not support VaceWanModel yet"):
         patch(vace)
 

@@ -41,14 +41,34 @@ class ComfyServer:
         if not link.exists():
             link.symlink_to(REPO, target_is_directory=True)
         cfg = self.workdir / "extra_model_paths.yaml"
-        cfg.write_text(f"tape_test:\n  base_path: {self.workdir}\n  custom_nodes: custom_nodes\n"
-                       "  diffusion_models: diffusion_models\n")
-        cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--disable-auto-launch", "--output-directory", str(self.output_dir),
-               "--temp-directory", str(self.workdir / "temp"), "--extra-model-paths-config", str(cfg)]
+        cfg.write_text(
+            f"tape_test:\n  base_path: {self.workdir}\n  custom_nodes: custom_nodes\n"
+            "  diffusion_models: diffusion_models\n"
+        )
+        cmd = [
+            sys.executable,
+            "main.py",
+            "--cpu",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--disable-auto-launch",
+            "--output-directory",
+            str(self.output_dir),
+            "--temp-directory",
+            str(self.workdir / "temp"),
+            "--extra-model-paths-config",
+            str(cfg),
+        ]
         self.log = open(self.workdir / "server.log", "w")
-        self.proc = subprocess.Popen(cmd, cwd=find_comfyui(), stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=find_comfyui(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -77,8 +97,9 @@ class ComfyServer:
             return json.loads(r.read())
 
     def post(self, path: str, body: dict):
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return json.loads(r.read())

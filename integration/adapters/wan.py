@@ -125,4 +125,3 @@ class WanAdapter:
         ids = frame_of_token.index_select(0, sel.kept.reshape(-1)).view(bv, k)
         ids = ids.index_select(0, torch.arange(vec.shape[0], device=vec.device) % bv)  # [B, K]
         return torch.gather(vec, 1, ids[:, :, None, None].expand(-1, -1, *vec.shape[2:]))
-
