@@ -37,6 +37,15 @@ def import_comfy() -> Path:
 
     comfy.cli_args.args.cpu = True  # before model_management initialises a device
     comfy.cli_args.args.disable_all_custom_nodes = True
+    # The pack's own `nodes/` package has the same top-level name as ComfyUI's nodes.py, and pytest may put the
+    # repository root in front of ComfyUI on sys.path later (it does when the pack sits in custom_nodes/ under a
+    # name like ComfyUI-TAPE). Import ComfyUI's module now, while ComfyUI is first, so `import nodes` finds it.
+    sys.path.remove(str(root))
+    sys.path.insert(0, str(root))
+    import nodes
+
+    if Path(nodes.__file__).resolve() != root / "nodes.py":
+        raise RuntimeError(f"`import nodes` found {nodes.__file__}, not ComfyUI's nodes.py in {root}")
     return root
 
 
