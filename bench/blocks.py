@@ -127,8 +127,8 @@ class BlockBench:
         flat = row_index(sel.kept, self.batch, self.seq)
         xw = self.x.clone()
         resid = torch.randn_like(self.x[:, : flat.numel() // self.batch])
-        self.run.reuse_cache[self.run._cache_key(0, call)] = torch.randn_like(self.x)
-        reuse = self.t(lambda: self.run.apply_reuse(0, call, xw, flat, resid))
+        self.run.store_cache(("span", 0), call, torch.randn_like(self.x))
+        reuse = self.t(lambda: self.run.apply_reuse(("span", 0), call, xw, flat, resid))
 
         def args(x):
             return {"img": x, "txt": self.ctx, "vec": self.e0, "pe": self.pe, "transformer_options": {CALL_KEY: call}}

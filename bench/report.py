@@ -25,6 +25,8 @@ ROW_ORDER = (
     "tape_default_cpucache",
     "tape_default_skip",
     "tape_default_nearest",
+    "tape_default_bf16cache",
+    "tape_old_default",
     "easycache",
     "tape_default+easycache",
     "easycache_t1.0",
@@ -245,7 +247,15 @@ def md_vram(results: list[dict]) -> list[str]:
         rows = s.get("rows", {})
         pairs = [
             (n, rows[n])
-            for n in ("unpruned", "tape_default", "tape_default_cpucache", "tape_default_skip", "tape_default_nearest")
+            for n in (
+                "unpruned",
+                "tape_default",
+                "tape_default_cpucache",
+                "tape_default_bf16cache",
+                "tape_default_skip",
+                "tape_default_nearest",
+                "tape_old_default",
+            )
             if "peak_gb" in rows.get(n, {})
         ]
         if not pairs:

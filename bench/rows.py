@@ -14,25 +14,16 @@ def constant_schedule():
 
 
 def tape(model, keep=0.5, schedule=None, **kw):
-    """TAPE Patch Model with the node's defaults except what is given (schedule None = node default).
-    pruned_mode is pinned to 'reuse', the node default when the results in bench/results were measured (the node
-    default is 'skip' since be36822; the 'tape_default_skip' row is that configuration)."""
-    from comfyui_tape.nodes.patch_nodes import TAPEPatchModel
+    """TAPE with the node's defaults (TapeConfig's) except what is given (schedule None = the default schedule).
+    Results in bench/results from before 0.2 pinned pruned_mode 'reuse' with the per-span bf16 cache of that time;
+    the old default of 0.1 is `OLD_DEFAULT` (nearest, no rotation)."""
+    from comfyui_tape.integration.patcher import apply_tape
+    from comfyui_tape.tape_core import BudgetSchedule, TapeConfig
 
-    args = dict(smoothing=0.5, pruned_mode="reuse", start_percent=0.0, end_percent=1.0, enabled=True)
-    args.update(kw)
-    return TAPEPatchModel.execute(
-        model,
-        keep,
-        args["smoothing"],
-        args["pruned_mode"],
-        args["start_percent"],
-        args["end_percent"],
-        args["enabled"],
-        score=kw.get("score", "attention"),
-        cache_device=kw.get("cache_device", "gpu"),
-        schedule=schedule,
-    ).result[0]
+    return apply_tape(model, TapeConfig(keep_ratio=keep, schedule=schedule or BudgetSchedule(), **kw))
+
+
+OLD_DEFAULT = dict(pruned_mode="nearest", rotation=0.0)  # the node defaults of 0.1
 
 
 def easycache(model, threshold=0.2):
@@ -49,8 +40,9 @@ def sampling_rows(base) -> list[tuple[str, object]]:
         rows.append((f"tape_keep{r}", tape(base, r, constant_schedule())))
     rows.append(("tape_default", tape(base)))
     rows.append(("tape_default_cpucache", tape(base, cache_device="cpu")))
+    rows.append(("tape_default_bf16cache", tape(base, cache_format="bf16")))
     rows.append(("tape_default_skip", tape(base, pruned_mode="skip")))
-    rows.append(("tape_default_nearest", tape(base, pruned_mode="nearest")))  # the node default since then
+    rows.append(("tape_old_default", tape(base, **OLD_DEFAULT)))
     rows.append(("easycache", easycache(base)))
     rows.append(("tape_default+easycache", easycache(tape(base))))
     # random weights make EasyCache's skip decisions arbitrary; a higher threshold makes it skip, so the skip path

@@ -61,8 +61,8 @@ def _probe_wrapper(executor, *args, **kwargs):
     t_opts = args[-1] if args and isinstance(args[-1], dict) else kwargs.get("transformer_options", {})
     run = t_opts.get("tape_run") if isinstance(t_opts, dict) else None
     if probe is not None and run is not None:
-        on_gpu = [t for t in run.reuse_cache.values() if t.device.type != "cpu"]
-        probe.cache_bytes = max(probe.cache_bytes, sum(t.numel() * t.element_size() for t in on_gpu))
+        on_gpu = [c for c in run.reuse_cache.values() if c.device.type != "cpu"]
+        probe.cache_bytes = max(probe.cache_bytes, sum(c.nbytes for c in on_gpu))
     return out
 
 

@@ -17,8 +17,10 @@ import torch
 
 from ..tape_core import (
     BlockRole,
+    ResidualCache,
     keep_count,
     nearest_kept,
+    rotation_priority,
     row_index,
     scatter_rows,
     score_attention_received,
@@ -89,6 +91,8 @@ class RunStats:
         self.flops_run = 0.0
         self.jitter_sum: torch.Tensor | None = None
         self.jitter_n = 0
+        self.cache_bytes = 0  # peak bytes held by the reuse cache
+        self.cache_slots = 0
 
     def add_jitter(self, j: torch.Tensor):
         j = j.mean().detach()
@@ -113,7 +117,7 @@ class TapeRun:
         self.sigma_end = sigma_end
         self.selections: dict[int, Selection] = {}
         self.ages: dict[int, torch.Tensor] = {}  # span -> [Bv, F*N] steps since each token was last computed
-        self.reuse_cache: dict[tuple, torch.Tensor] = {}
+        self.reuse_cache: dict[tuple, ResidualCache] = {}
         self.stats = RunStats()
         self._sample_sigmas: tuple[int, list[float]] = (0, [])
         self._warned: set[str] = set()
@@ -205,11 +209,18 @@ class TapeRun:
         mean_keep = sum(s.kept_fracs) / len(s.kept_fracs) if s.kept_fracs else 1.0
         saved = s.flops_saved
         jitter = s.mean_jitter
+        cfg = self.spec.config
+        where = "in host memory" if cfg.cache_device == "cpu" else "on the model device"
         return (
             f"TAPE: pruned {len(s.steps_pruned)}/{n_seen} steps, {len(plan.pruned_blocks())}/{plan.n_blocks} blocks "
             f"pruned ({plan.describe()}), mean kept fraction {mean_keep:.2f} of video tokens, "
             f"~{100 * saved:.0f}% of block compute saved (est. {1 / max(1e-6, 1 - saved):.2f}x on the blocks)"
             + (f", selection jitter {jitter:.2f}" if jitter is not None else "")
+            + (
+                f", reuse cache {s.cache_bytes / 2**20:.0f} MiB ({s.cache_slots} slots, {cfg.cache_format}, {where})"
+                if s.cache_slots
+                else ""
+            )
             + "."
         )
 
@@ -222,18 +233,20 @@ class TapeRun:
         # per-frame mean normalisation makes the smoothing mix comparable values across frames
         video = video / video.mean(dim=-1, keepdim=True).clamp(min=1e-12)
         video = smooth_over_frames(video, cfg.smoothing)
-        age = self.ages.get(span) if cfg.refresh > 0 else None
+        age = self.ages.get(span)
         if age is not None and age.shape != (call.videos, f * n):
             age = None  # the grid changed (another latent size): start counting afresh
-        if age is not None:
-            video = video + cfg.refresh * age.view_as(video)
-        kept = select_per_frame(video, call.k)
-        if cfg.refresh > 0:
-            age = age + 1 if age is not None else video.new_ones(call.videos, f * n)
-            self.ages[span] = age.scatter_(1, kept, 0.0)
+        jitter = None
+        if cfg.jitter > 0:
+            gen = torch.Generator(video.device).manual_seed(hash((cfg.seed, call.step, span)) & 0xFFFFFFFF)
+            jitter = cfg.jitter * torch.rand(call.videos, 1, n, generator=gen, device=video.device)
+        prio = rotation_priority(video, None if age is None else age.view_as(video), cfg.rotation, jitter)
+        kept = select_per_frame(prio, call.k)
+        age = age + 1 if age is not None else video.new_ones(call.videos, f * n)
+        self.ages[span] = age.scatter_(1, kept, 0.0)
         self.stats.add_jitter(selection_jitter(kept, f, n))
         nearest = None
-        if cfg.pruned_mode == "nearest":
+        if cfg.pruned_mode == "nearest" or cfg.blend > 0:
             nearest = nearest_kept(kept, f, call.grid[1], call.grid[2]) + n_prefix
         if n_prefix:
             prefix = torch.arange(n_prefix, device=kept.device).expand(kept.shape[0], -1)
@@ -243,33 +256,38 @@ class TapeRun:
         return Selection(call.sigma, kept, frame_major=n_prefix == 0, nearest=nearest)
 
     # ---- reuse cache ----------------------------------------------------------------------------------
-    def _cache_key(self, span: int, call: CallPlan) -> tuple:
-        return (span, call.chunks, call.batch)
+    def _cache_key(self, slot: tuple, call: CallPlan) -> tuple:
+        return (slot, call.chunks, call.batch)
 
-    def store_cache(self, span: int, call: CallPlan, resid_full: torch.Tensor):
-        cache = resid_full
-        if self.spec.config.cache_device == "cpu":
-            cache = resid_full.to("cpu", non_blocking=True)
-        self.reuse_cache[self._cache_key(span, call)] = cache
+    def store_cache(self, slot: tuple, call: CallPlan, resid_full: torch.Tensor):
+        """A dense step's residual of every token for one slot (a span or a block): resid_full [B, L, C]."""
+        cfg = self.spec.config
+        device = "cpu" if cfg.cache_device == "cpu" else resid_full.device
+        self.reuse_cache[self._cache_key(slot, call)] = ResidualCache(resid_full, cfg.cache_format, device)
+        self._count_cache()
 
-    def apply_reuse(self, span: int, call: CallPlan, x: torch.Tensor, flat: torch.Tensor, resid_k: torch.Tensor):
-        """Give x's pruned rows the residual their span computed the last time they were kept; refresh the
-        cache with this step's residuals of the kept rows. x [B, L, C] in place; resid_k [B, K, C]."""
-        key = self._cache_key(span, call)
+    def apply_reuse(
+        self, slot: tuple, call: CallPlan, x: torch.Tensor, flat: torch.Tensor, resid_k: torch.Tensor, nn=None
+    ):
+        """Give x's rows the residual their slot computed the last time each was kept (kept rows are overwritten
+        by the caller), then store this step's residuals of the kept rows. x [B, L, C] in place; resid_k [B, K, C]."""
+        key = self._cache_key(slot, call)
         cache = self.reuse_cache.get(key)
-        on_cpu = cache is not None and cache.device != x.device
-        if cache is None or cache.shape != x.shape:
-            self.warn_once(
-                "nocache",
-                "reuse cache empty at a pruned step (no dense warm-up step?): "
-                "pruned tokens are skipped until they are computed once",
-            )
-            cache = torch.zeros_like(x)
-        elif on_cpu:
-            cache = cache.to(x.device, non_blocking=True)
-        scatter_rows(cache, flat, resid_k)
-        x.add_(cache)
-        self.reuse_cache[key] = cache.to("cpu", non_blocking=True) if on_cpu else cache
+        b = self.spec.config.blend
+        if cache is None or cache.shape != tuple(x.shape):
+            # first pruned step without a dense warm-up (or a new latent size): nothing cached yet, so every pruned
+            # token takes its nearest kept token's update (or, with blend 0, none)
+            self.store_cache(slot, call, torch.zeros_like(x))
+            cache, b = self.reuse_cache[key], 1.0
+        else:
+            x.add_(cache.decode(x.device, x.dtype), alpha=1.0 - b)
+        if b > 0 and nn is not None:  # mix in the nearest kept token's fresh residual
+            x.add_(resid_k.reshape(-1, x.shape[-1]).index_select(0, nn).view_as(x), alpha=b)
+        cache.write_rows(flat, resid_k)
+
+    def _count_cache(self):
+        self.stats.cache_slots = len(self.reuse_cache)
+        self.stats.cache_bytes = max(self.stats.cache_bytes, sum(c.nbytes for c in self.reuse_cache.values()))
 
 
 class TapeBlockPatch:
@@ -365,16 +383,34 @@ class TapeBlockPatch:
                 t_opts["optimized_attention_override"] = prev_override
         return out, slot.get("scores")
 
+    def _slot(self, spec, span: int) -> tuple[tuple, bool, bool]:
+        """(cache slot, does the slot start at this block, does it end here) in reuse mode. A span slot caches the
+        residual of the whole span (equal to the sum of per-block caches while the kept set is the span's)."""
+        if spec.config.cache_slots == "block":
+            return ("block", self.index), True, True
+        return ("span", span), spec.plan.is_span_start(self.index), spec.plan.is_span_end(self.index)
+
+    @staticmethod
+    def _nearest_rows(call: CallPlan, span: int, sel, x, y):
+        if sel.nearest is None:
+            return None
+        nn = call.per_call.get(("nn", span))
+        if nn is None:
+            nn = call.per_call[("nn", span)] = row_index(sel.nearest, x.shape[0], y.shape[1])
+        return nn
+
     def _record(self, args, extra, call: CallPlan, span: int) -> dict:
-        """Dense step in reuse mode: remember each span's full residual so later pruned steps can reuse it."""
-        plan = call.run.spec.plan
-        if plan.is_span_start(self.index):
-            call.per_call[("span_in", span)] = args["img"].clone()
+        """Dense step in reuse mode: remember each slot's full residual so later pruned steps can reuse it."""
+        run = call.run
+        slot, starts, ends = self._slot(run.spec, span)
+        if starts:
+            x_in = args["img"]
+            call.per_call[("slot_in", slot)] = x_in.clone() if run.spec.adapter.blocks_mutate_input else x_in
         out = self.run_block(args, extra)
-        if plan.is_span_end(self.index):
-            x_in = call.per_call.pop(("span_in", span), None)
+        if ends:
+            x_in = call.per_call.pop(("slot_in", slot), None)
             if x_in is not None:
-                call.run.store_cache(span, call, out["img"] - x_in)
+                run.store_cache(slot, call, out["img"] - x_in)
         return out
 
     def _prune(self, args, extra, call: CallPlan, span: int) -> dict:
@@ -388,23 +424,21 @@ class TapeBlockPatch:
         if flat is None:
             flat = call.per_call[("flat", span)] = row_index(sel.kept, x.shape[0], x.shape[1])
         pruned_args = run.spec.adapter.prune_args(args, call, span, sel, flat)
-        plan = run.spec.plan
         mode = run.spec.config.pruned_mode
         xk = pruned_args["img"]
         if run.spec.adapter.blocks_mutate_input and mode != "skip":
             xk = xk.clone()
-        if mode == "reuse" and plan.is_span_start(self.index):
-            call.per_call[("span_in", span)] = xk
+        slot, starts, ends = self._slot(run.spec, span) if mode == "reuse" else (None, False, False)
+        if starts:
+            call.per_call[("slot_in", slot)] = xk
         out = self.run_block(pruned_args, extra)
         y = out["img"]
         x = x.contiguous()  # the in-place updates below work on row views of x
-        if mode == "reuse" and plan.is_span_end(self.index):
-            x_in = call.per_call.pop(("span_in", span))
-            run.apply_reuse(span, call, x, flat, y - x_in)
+        if ends:
+            resid = y - call.per_call.pop(("slot_in", slot))
+            run.apply_reuse(slot, call, x, flat, resid, self._nearest_rows(call, span, sel, x, y))
         elif mode == "nearest" and sel.nearest is not None:
-            nn = call.per_call.get(("nn", span))
-            if nn is None:
-                nn = call.per_call[("nn", span)] = row_index(sel.nearest, x.shape[0], y.shape[1])
+            nn = self._nearest_rows(call, span, sel, x, y)
             delta = (y - xk).reshape(-1, y.shape[-1])
             x.add_(delta.index_select(0, nn).view_as(x))  # every token gets its nearest kept token's update
         return {**out, "img": scatter_rows(x, flat, y)}

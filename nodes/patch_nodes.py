@@ -46,12 +46,11 @@ class TAPEPatchModel(io.ComfyNode):
                 io.Combo.Input(
                     "pruned_mode",
                     options=list(PRUNED_MODES),
-                    default="nearest",
-                    tooltip="What pruned tokens get in the blocks that leave them out. nearest: the "
-                    "update computed for the nearest kept token of the same frame (best in our "
-                    "measurements, no extra memory). skip: nothing, they pass unchanged. reuse: the "
-                    "update those blocks computed for them the last time they were kept (caches one "
-                    "activation per reselection span; goes stale when the same tokens stay pruned).",
+                    default="reuse",
+                    tooltip="What pruned tokens get in the blocks that leave them out. reuse (best measured): "
+                    "the update those blocks computed for each of them the last time it was kept; costs a "
+                    "cache of one fp8 activation per reselection span (see cache_device). nearest: the update "
+                    "of the nearest kept token of the same frame, no cache. skip: nothing, they pass unchanged.",
                 ),
                 io.Float.Input(
                     "start_percent",
@@ -83,8 +82,20 @@ class TAPEPatchModel(io.ComfyNode):
                     "cache_device",
                     options=list(CACHE_DEVICES),
                     default="gpu",
-                    tooltip="Where the reuse cache lives. cpu saves VRAM (one activation per span) "
-                    "at the cost of PCIe copies each step.",
+                    tooltip="Where the reuse cache lives (fp8, 1 byte per value; one activation per reselection "
+                    "span and CFG row). cpu: in RAM, no extra VRAM and the same video, at the cost of "
+                    "PCIe copies every pruned step.",
+                ),
+                io.Float.Input(
+                    "rotation",
+                    default=1.0,
+                    min=0.0,
+                    max=10.0,
+                    step=0.1,
+                    tooltip="How fast the kept set rotates across steps: a token gains this much priority (in "
+                    "units of its importance rank within the frame) for every step it is not computed, so every "
+                    "token is refreshed within a few steps and no reused update goes stale. 0 = the paper's pure "
+                    "importance ranking (the same tokens stay pruned: measured much worse with reuse).",
                 ),
                 ScheduleType.Input(
                     "schedule",
@@ -114,6 +125,7 @@ class TAPEPatchModel(io.ComfyNode):
         enabled,
         score="attention",
         cache_device="gpu",
+        rotation=1.0,
         schedule=None,
         reselect=None,
     ) -> io.NodeOutput:
@@ -129,6 +141,7 @@ class TAPEPatchModel(io.ComfyNode):
             reselect=reselect or ReselectPolicy(),
             score=score,
             cache_device=cache_device,
+            rotation=rotation,
         )
         return io.NodeOutput(apply_tape(model, config))
 

@@ -1,9 +1,11 @@
 """Run the testbed fidelity benchmark (BENCHMARKS.md, "Fidelity").
 
-    python scripts/fidelity.py --out out/fidelity.json [--gpu] [--prompts 12] [--seeds 2]
+    python scripts/fidelity.py --out results/fidelity16.json --ckpt testbed/tape_testbed_wan16.safetensors --gpu
+    python scripts/fidelity.py --out results/fewstep.json --table few-step --steps 4 --cfg 1 --gpu
 
-Loads the committed testbed checkpoint through ComfyUI's UNETLoader path, samples every configuration of
-testbed/fidelity.py for each prompt x seed, and writes JSON plus a markdown table.
+Loads a testbed checkpoint through ComfyUI's UNETLoader path, samples every configuration of testbed/fidelity.py
+(--table main: the equal-compute table and the keep sweeps; few-step: the 4-8-step CFG-1 rows) for each prompt x
+seed against the unpruned video of the same prompt and seed, and writes JSON plus a markdown table.
 """
 
 import argparse
@@ -18,7 +20,11 @@ sys.path.insert(0, str(REPO / "tests"))  # comfy_harness: find + import ComfyUI,
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="out/fidelity.json")
+    p.add_argument("--out", default="results/fidelity.json")
+    p.add_argument("--ckpt", default="testbed/tape_testbed_wan.safetensors")
+    p.add_argument("--table", default="main", choices=["main", "main-no-sweep", "few-step"])
+    p.add_argument("--cfg", type=float, default=4.0)
+    p.add_argument("--budget-s", type=float, default=0.0, help="start no new prompt after this long (0 = no limit)")
     p.add_argument("--gpu", action="store_true")
     p.add_argument("--prompts", type=int, default=12)
     p.add_argument("--seeds", type=int, default=2)
@@ -26,7 +32,7 @@ def main():
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--keep", type=float, default=0.5)
-    p.add_argument("--easycache", type=float, nargs="*", default=[0.05, 0.1])
+    p.add_argument("--easycache", type=float, nargs="*", default=[0.02, 0.05, 0.1])
     args = p.parse_args()
 
     from comfy_harness import import_comfy, load_pack
@@ -35,19 +41,17 @@ def main():
     from bench.env import stub_av_if_missing  # PyAV (video file I/O, unused here) is absent on the GPU machine
 
     stub_av_if_missing()
-    import_comfy()
-    if args.gpu:
-        import comfy.cli_args
-
-        comfy.cli_args.args.cpu = False
+    import_comfy(cpu=not args.gpu)
     load_pack()
     from comfyui_tape.testbed import fidelity
     from comfyui_tape.testbed.sample import load_model
 
-    model = load_model(str(REPO / "testbed" / "tape_testbed_wan.safetensors"))
-    rows = fidelity.variants(
-        args.keep, n_blocks=len(model.model.diffusion_model.blocks), easycache_thresholds=tuple(args.easycache)
-    )
+    model = load_model(str(REPO / args.ckpt))
+    if args.table == "few-step":
+        rows = fidelity.few_step_variants(args.keep)
+    else:
+        sweep = fidelity.SWEEP_KEEPS if args.table == "main" else ()
+        rows = fidelity.variants(args.keep, easycache_thresholds=tuple(args.easycache), sweep_keeps=sweep)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -65,6 +69,8 @@ def main():
         args.steps,
         rows,
         progress=save_partial,
+        cfg=args.cfg,
+        stop=(lambda: time.time() - t0 > args.budget_s) if args.budget_s else None,
     )
     res["meta"] = vars(args) | {"seconds": time.time() - t0}
     out.write_text(json.dumps(res, indent=1))

@@ -25,11 +25,7 @@ def main():
     args = p.parse_args()
     from comfy_harness import import_comfy, load_pack
 
-    import_comfy()
-    if args.gpu:
-        import comfy.cli_args
-
-        comfy.cli_args.args.cpu = False
+    import_comfy(cpu=not args.gpu)
     load_pack()
     import comfy.sample
     import torch

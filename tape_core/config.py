@@ -2,42 +2,55 @@
 
 from dataclasses import dataclass, field
 
+from .cache import CACHE_FORMATS
 from .plan import ReselectPolicy
 from .schedule import BudgetSchedule
 from .scoring import SCORE_METHODS
 
-PRUNED_MODES = ("nearest", "skip", "reuse")
+PRUNED_MODES = ("reuse", "nearest", "skip")
 CACHE_DEVICES = ("gpu", "cpu")
+CACHE_SLOTS = ("span", "block")
 
 
 @dataclass(frozen=True)
 class TapeConfig:
     """keep_ratio: base share of each frame's tokens kept in pruned blocks, (0, 1].
     smoothing: a in s~[f] = a s[f] + (1-a) s~[f-1]; 1 disables temporal smoothing.
-    pruned_mode: 'skip' (a pruned token passes its blocks unchanged), 'nearest' (a pruned token gets the update
-    its block computed for the nearest kept token of the same frame, as ToMe's unmerge copies a merged token's
-    output) or 'reuse' (a pruned token gets the residual its blocks computed for it the last time it was kept).
+    pruned_mode: 'reuse' (a pruned token gets the residual its blocks computed for it the last time it was kept),
+    'nearest' (the update its block computed for the nearest kept token of the same frame, as ToMe's unmerge copies
+    a merged token's output) or 'skip' (a pruned token passes its blocks unchanged).
     start_percent / end_percent: sampling range in which TAPE acts (ComfyUI's percent_to_sigma convention).
     score: attention | key_norm | random. score_samples: query tokens sampled for attention scoring.
+    rotation: priority a token gains per step it goes uncomputed, in units of its per-frame importance rank
+    (0 = the paper's pure ranking). Ranking alone prunes the same tokens step after step, so their reused updates
+    go stale; rotation brings every token back within about 1 / rotation + 1 / keep steps.
+    jitter: a random tie-break of this amplitude, drawn per step and position and shared by all frames.
+    blend: reuse mode: share of the nearest kept token's fresh update mixed into a pruned token's own cached one
+    (1 - blend of the cached update + blend of the neighbour's): the cache brings the token's own content, the
+    neighbour what changed since the cache was written.
+    cache_slots: 'span' (one cached residual per reselection span) or 'block' (one per pruned block).
+    cache_format: 'fp8' (1 byte per value + a scale per token) or 'bf16'.
     cache_device: where the reuse cache lives ('cpu' keeps it off the GPU at the cost of PCIe copies).
-    seed: seeds the 'random' score method only.
-    refresh: importance bonus per step a token has gone uncomputed (0 = off). Ranking by importance alone
-    prunes the same tokens step after step, so their reused updates go stale; the bonus rotates them in.
+    seed: seeds the 'random' score method and the jitter.
     keep_ratio 1 turns TAPE off, except with a 'custom' schedule, whose ratios are absolute.
     """
 
     keep_ratio: float = 0.5
     smoothing: float = 0.5
-    pruned_mode: str = "nearest"
+    pruned_mode: str = "reuse"
     start_percent: float = 0.0
     end_percent: float = 1.0
     schedule: BudgetSchedule = field(default_factory=BudgetSchedule)
     reselect: ReselectPolicy = field(default_factory=ReselectPolicy)
     score: str = "attention"
     score_samples: int = 128
+    rotation: float = 1.0
+    jitter: float = 0.0
+    blend: float = 0.3
+    cache_slots: str = "span"
+    cache_format: str = "fp8"
     cache_device: str = "gpu"
     seed: int = 0
-    refresh: float = 0.0
 
     def __post_init__(self):
         if not 0.0 < self.keep_ratio <= 1.0:
@@ -58,8 +71,15 @@ class TapeConfig:
             raise ValueError(f"score must be one of {SCORE_METHODS}, got '{self.score}'")
         if self.score_samples < 1:
             raise ValueError(f"score_samples must be >= 1, got {self.score_samples}")
-        if self.refresh < 0:
-            raise ValueError(f"refresh must be >= 0, got {self.refresh}")
+        if not 0.0 <= self.blend <= 1.0:
+            raise ValueError(f"blend must be in [0, 1], got {self.blend}")
+        for name in ("rotation", "jitter"):
+            if not 0.0 <= getattr(self, name) <= 100.0:
+                raise ValueError(f"{name} must be in [0, 100], got {getattr(self, name)}")
+        if self.cache_slots not in CACHE_SLOTS:
+            raise ValueError(f"cache_slots must be one of {CACHE_SLOTS}, got '{self.cache_slots}'")
+        if self.cache_format not in CACHE_FORMATS:
+            raise ValueError(f"cache_format must be one of {CACHE_FORMATS}, got '{self.cache_format}'")
         if self.cache_device not in CACHE_DEVICES:
             raise ValueError(f"cache_device must be one of {CACHE_DEVICES}, got '{self.cache_device}'")
 

@@ -58,3 +58,32 @@ def nearest_kept(kept: torch.Tensor, frames: int, height: int, width: int) -> to
         frame_base = torch.arange(f0, f0 + loc.shape[1], device=dev).view(1, -1, 1) * k
         out[:, f0 : f0 + loc.shape[1]] = nearest + frame_base
     return out.view(b, frames * n)
+
+
+def frame_rank(scores: torch.Tensor) -> torch.Tensor:
+    """scores [B, F, N] -> each token's rank within its frame, scaled to [0, 1] (1 = most important)."""
+    n = scores.shape[-1]
+    rank = scores.argsort(dim=-1).argsort(dim=-1).to(torch.float32)
+    return rank / max(1, n - 1)
+
+
+def rotation_priority(
+    importance: torch.Tensor, age: torch.Tensor | None, rotation: float, jitter: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Priority for select_per_frame that makes the kept set rotate across steps.
+
+    importance [B, F, N] (temporally smoothed); age [B, F, N] steps since each token was last computed (None: all 0);
+    rotation: priority gained per step uncomputed, in units of the per-frame importance rank; jitter [B, 1, N] or
+    None: a tie-break shared by all frames (keeps the set consistent across frames within a step).
+    rotation 0 without jitter is the paper's pure ranking (the same top-k as `importance`).
+    With rotation > 0 every token is recomputed within about 1 / rotation + 1 / keep steps, the important ones more
+    often, so no token's cached update goes stale for long.
+    """
+    if rotation <= 0 and jitter is None:
+        return importance
+    prio = frame_rank(importance)
+    if age is not None and rotation > 0:
+        prio = prio + rotation * age
+    if jitter is not None:
+        prio = prio + jitter
+    return prio

@@ -90,64 +90,71 @@ class Variant:
     seed_offset: int = 0
 
 
+OLD_DEFAULT = dict(pruned_mode="nearest", rotation=0.0)  # the node defaults of 0.1 (TapeConfig overrides)
+RANDOM_REUSE = dict(score="random", smoothing=1.0, rotation=0.0, blend=0.0)  # the control: own update only
+SWEEP_KEEPS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.85)
+
+
 def variants(
     keep: float = 0.5,
-    n_blocks: int = 8,
-    smoothing_sweep=(1.0, 0.8, 0.5, 0.3, 0.1),
-    easycache_thresholds=(0.1,),
-    default_keeps=(0.3, 0.5, 0.7, 0.85),
+    easycache_thresholds=(0.02, 0.05, 0.1),
+    sweep_keeps=SWEEP_KEEPS,
 ) -> list[Variant]:
-    """The benchmark's rows at mean keep ratio `keep`. Every TAPE row has one dense warm-up step."""
+    """The benchmark's rows at mean keep ratio `keep`. Every TAPE row has one dense warm-up step.
+
+    The main rows share the default block plan and schedule (so they cost the same); the paper's pure ranking
+    (rotation 0), random selection and naive per-frame pruning are the controls; the sweeps draw the frontier."""
     constant = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
-    schedule = BudgetSchedule(preset="linear", spread=0.2, dense_first_steps=1)
     once = ReselectPolicy(every=0)
-    resel = ReselectPolicy(every=max(1, n_blocks // 2))
+    default = TapeConfig(keep_ratio=keep)
 
     def cfg(**kw):
-        base = dict(keep_ratio=keep, smoothing=1.0, pruned_mode="skip", schedule=constant, reselect=once)
-        return TapeConfig(**{**base, **kw})
+        return TapeConfig(**{**default.__dict__, **kw})
 
+    naive = dict(smoothing=1.0, rotation=0.0, schedule=constant, reselect=once)
     rows = [
-        Variant("naive per-frame (attention, skip)", cfg()),
-        Variant("naive per-frame, reuse", cfg(pruned_mode="reuse")),
-        Variant("+ smoothing a=0.5", cfg(smoothing=0.5)),
-        Variant("+ reselection", cfg(smoothing=0.5, reselect=resel)),
-        Variant("full TAPE (+ schedule), skip", cfg(smoothing=0.5, reselect=resel, schedule=schedule)),
-        Variant("full TAPE, reuse", cfg(smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse")),
-        Variant("naive per-frame, nearest", cfg(pruned_mode="nearest")),
-        Variant("full TAPE, nearest", cfg(smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="nearest")),
+        Variant("new default (TAPE + rotation, reuse)", default),
+        Variant("old default (TAPE, nearest)", cfg(pruned_mode="nearest", rotation=0.0)),
+        Variant("paper's TAPE (pure ranking), reuse", cfg(rotation=0.0)),
+        Variant("paper's TAPE (pure ranking), skip", cfg(rotation=0.0, pruned_mode="skip")),
+        Variant("naive per-frame (attention, skip)", cfg(pruned_mode="skip", **naive)),
+        Variant("naive per-frame, reuse", cfg(**naive)),
+        Variant("control: random selection, reuse", cfg(score="random", smoothing=1.0, rotation=0.0)),
         Variant(
             "control: random selection, nearest",
-            cfg(score="random", reselect=resel, schedule=schedule, pruned_mode="nearest"),
+            cfg(score="random", smoothing=1.0, rotation=0.0, pruned_mode="nearest"),
         ),
-        Variant("control: random selection, skip", cfg(score="random", reselect=resel, schedule=schedule)),
-        Variant(
-            "control: key-norm score, skip", cfg(score="key_norm", smoothing=0.5, reselect=resel, schedule=schedule)
-        ),
-        Variant(
-            "control: random selection, reuse",
-            cfg(score="random", reselect=resel, schedule=schedule, pruned_mode="reuse"),
-        ),
-        Variant(
-            "control: key-norm score, reuse",
-            cfg(score="key_norm", smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse"),
-        ),
-    ]
-    rows += [
-        Variant(
-            f"full TAPE, reuse, refresh {r}",
-            cfg(smoothing=0.5, reselect=resel, schedule=schedule, pruned_mode="reuse", refresh=r),
-        )
-        for r in (0.05, 0.2)
+        Variant("new default, no smoothing (a=1)", cfg(smoothing=1.0)),
+        Variant("new default, rotation 0.5", cfg(rotation=0.5)),
+        Variant("new default, rotation 2", cfg(rotation=2.0)),
+        Variant("new default, cache per block", cfg(cache_slots="block")),
+        Variant("new default, cache bf16", cfg(cache_format="bf16")),
+        Variant("new default, nearest instead of reuse (no cache)", cfg(pruned_mode="nearest")),
     ]
     rows += [Variant(f"EasyCache threshold {t}", easycache=t) for t in easycache_thresholds]
-    rows += [
-        Variant(f"sweep: full TAPE skip, a={a}", cfg(smoothing=a, reselect=resel, schedule=schedule))
-        for a in smoothing_sweep
-    ]
-    rows += [Variant(f"TAPE node defaults, keep {r}", TapeConfig(keep_ratio=r)) for r in default_keeps]
+    for r in sweep_keeps:
+        rows.append(Variant(f"sweep new default keep {r}", cfg(keep_ratio=r)))
+        rows.append(Variant(f"sweep old default keep {r}", cfg(keep_ratio=r, **OLD_DEFAULT)))
+        rows.append(Variant(f"sweep random reuse keep {r}", cfg(keep_ratio=r, **RANDOM_REUSE)))
     rows.append(Variant("scale: unpruned, another seed", seed_offset=1000))
     return rows
+
+
+def few_step_variants(keep: float = 0.5) -> list[Variant]:
+    """Rows for 4-8-step sampling at CFG 1 (distilled-LoRA graphs): is the dense warm-up step worth its cost?"""
+    default = TapeConfig(keep_ratio=keep)
+    no_warmup = BudgetSchedule(preset="linear", spread=0.2, dense_first_steps=0)
+    return [
+        Variant("new default (1 dense step)", default),
+        Variant("new default, no dense step", TapeConfig(keep_ratio=keep, schedule=no_warmup)),
+        Variant(
+            "new default, no dense step, nearest",
+            TapeConfig(keep_ratio=keep, schedule=no_warmup, pruned_mode="nearest"),
+        ),
+        Variant("old default (nearest)", TapeConfig(keep_ratio=keep, **OLD_DEFAULT)),
+        Variant("control: random selection, reuse", TapeConfig(keep_ratio=keep, **RANDOM_REUSE)),
+        Variant("scale: unpruned, another seed", seed_offset=1000),
+    ]
 
 
 def patched(model, variant: Variant):
@@ -199,6 +206,8 @@ def run(
     steps: int = 20,
     rows: list[Variant] | None = None,
     progress=None,
+    cfg: float = 4.0,
+    stop=None,
 ) -> dict:
     """Sample every row for every prompt x seed; returns {row name: {metric: mean}} plus per-sample lists."""
     from . import latent
@@ -216,11 +225,15 @@ def run(
     try:
         for prompt in prompts:
             for seed in seeds:
-                ref = latent.decode(sample_latent(model, prompt, seed, frames, size, steps=steps))[0]
+                if stop is not None and stop():
+                    break
+                ref = latent.decode(sample_latent(model, prompt, seed, frames, size, steps=steps, cfg=cfg))[0]
                 for v in rows:
                     catcher.tape.clear()
                     catcher.messages.clear()
-                    lat = sample_latent(patched(model, v), prompt, seed + v.seed_offset, frames, size, steps=steps)
+                    lat = sample_latent(
+                        patched(model, v), prompt, seed + v.seed_offset, frames, size, steps=steps, cfg=cfg
+                    )
                     m = compare(latent.decode(lat)[0], ref)
                     if catcher.tape:
                         st = catcher.tape[-1]

@@ -76,3 +76,46 @@ def init_weights(model: nn.Module) -> None:
 def export_state_dict(model: nn.Module, dtype=torch.bfloat16) -> dict[str, torch.Tensor]:
     """The model's weights as ComfyUI's UNETLoader expects them: bare WanModel keys, cast to `dtype`, contiguous."""
     return {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+
+
+# The linear layers that write into the residual stream: zeroed, a new block adds nothing and the grown model
+# computes exactly what the model it grew from computed.
+BLOCK_OUTPUTS = ("self_attn.o.weight", "self_attn.o.bias", "cross_attn.o.weight", "cross_attn.o.bias")
+FFN_OUTPUTS = ("ffn.2.weight", "ffn.2.bias")
+
+
+def grow_state_dict(state: dict[str, torch.Tensor], blocks: int) -> dict[str, torch.Tensor]:
+    """Deepen a trained testbed: block i of the old model becomes block i * r, and each is followed by r - 1
+    copies of itself whose output layers are zero (r = blocks / old blocks). Function-preserving: the deeper model
+    starts where the trained one ended, and fine-tuning then makes the new blocks do work (progressive stacking).
+    """
+    old = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+    if blocks % old:
+        raise ValueError(f"--blocks {blocks} must be a multiple of the checkpoint's {old} blocks")
+    r = blocks // old
+    out = {k: v for k, v in state.items() if not k.startswith("blocks.")}
+    for k, v in state.items():
+        if not k.startswith("blocks."):
+            continue
+        _, i, rest = k.split(".", 2)
+        for j in range(r):
+            zero = j > 0 and rest in BLOCK_OUTPUTS + FFN_OUTPUTS
+            out[f"blocks.{int(i) * r + j}.{rest}"] = torch.zeros_like(v) if zero else v.clone()
+    return out
+
+
+def to_scaled_fp8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """ComfyUI's "scaled fp8" checkpoint format (comfy/model_detection.py, comfy/ops.py scaled_fp8_ops): every
+    2-D linear weight as float8_e4m3fn with a per-tensor float32 `scale_weight`, the rest bf16, and
+    a `scaled_fp8` marker tensor. UNETLoader loads it on any device (weights are upcast per layer)."""
+    out = {"scaled_fp8": torch.empty(0, dtype=torch.float8_e4m3fn)}
+    fp8_max = torch.finfo(torch.float8_e4m3fn).max
+    for k, v in state.items():
+        if k.endswith(".weight") and v.ndim == 2:  # exactly the nn.Linear weights of WanModel
+            scale = v.float().abs().amax().clamp(min=1e-12) / fp8_max
+            out[k] = (v.float() / scale).to(torch.float8_e4m3fn)
+            out[k[: -len("weight")] + "scale_weight"] = scale.reshape(())
+            out[k[: -len("weight")] + "scale_input"] = torch.ones(())  # unused unless fp8 matmuls are on
+        else:
+            out[k] = v.to(torch.bfloat16).contiguous()
+    return out

@@ -79,6 +79,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=0.0,
         help="extra loss weight on object pixels (loss weight 1 + w * coverage; 0 = plain MSE, runs 1-3)",
     )
+    p.add_argument(
+        "--grow-from",
+        default=None,
+        help="a trained checkpoint (safetensors) to deepen: see --blocks; its weights start the new model",
+    )
+    p.add_argument("--blocks", type=int, default=8, help="transformer blocks (8 for runs 1-5, 16 for the deep one)")
     p.add_argument("--smoke", action="store_true", help="tiny CPU run: 3 steps, tiny clips")
     args = p.parse_args(argv)
     if args.smoke:
@@ -175,7 +181,11 @@ def main(argv=None) -> dict:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    net = tb_model.build_model(device, seed=args.seed)
+    net = tb_model.build_model(device, seed=args.seed, config={**tb_model.TESTBED_CONFIG, "num_layers": args.blocks})
+    if args.grow_from and not args.resume:
+        from safetensors.torch import load_file
+
+        net.load_state_dict(tb_model.grow_state_dict(load_file(args.grow_from), args.blocks))
     state = {"step": 0, "total_steps": args.total_steps, "train_seconds": 0.0, "losses": [], "resumes": []}
     resumed_at = None
     if args.resume:

@@ -29,13 +29,14 @@ def find_comfyui() -> Path:
     )
 
 
-def import_comfy() -> Path:
+def import_comfy(cpu: bool = True) -> Path:
+    """Put ComfyUI first on sys.path and import it; cpu=False lets it use a GPU (scripts' --gpu)."""
     root = find_comfyui()
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     import comfy.cli_args
 
-    comfy.cli_args.args.cpu = True  # before model_management initialises a device
+    comfy.cli_args.args.cpu = cpu  # before model_management initialises a device
     comfy.cli_args.args.disable_all_custom_nodes = True
     # The pack's own `nodes/` package has the same top-level name as ComfyUI's nodes.py, and pytest may put the
     # repository root in front of ComfyUI on sys.path later (it does when the pack sits in custom_nodes/ under a

@@ -219,3 +219,60 @@ def test_nearest_kept_maps_to_same_frame_nearest_kept_token():
                 return (pos // w - (t % (h * w)) // w) ** 2 + (pos % w - t % w) ** 2
 
             assert dist(target) == min(dist(int(t)) for t in kept[b, frame * 7 : (frame + 1) * 7])
+
+
+# ---- rotation and the reuse cache -------------------------------------------------------------------------
+def test_rotation_zero_is_pure_ranking_and_rotation_brings_old_tokens_in():
+    from comfyui_tape.tape_core import rotation_priority
+
+    g = torch.Generator().manual_seed(0)
+    imp = torch.rand(1, 3, 16, generator=g)
+    pure = select_per_frame(rotation_priority(imp, torch.zeros_like(imp), 0.0), 4)
+    assert torch.equal(pure, select_per_frame(imp, 4))
+    age = torch.zeros_like(imp)
+    age[..., 0] = 3.0  # the least important token, left out for 3 steps, outranks every fresh one at rotation 1
+    imp[..., 0] = -1.0
+    kept = select_per_frame(rotation_priority(imp, age, 1.0), 4).view(3, 4) % 16
+    assert (kept == 0).any(dim=1).all()
+    assert not (select_per_frame(rotation_priority(imp, age, 0.0), 4).view(3, 4) % 16 == 0).any()
+
+
+def test_rotation_jitter_keeps_the_set_consistent_across_frames():
+    from comfyui_tape.tape_core import rotation_priority
+
+    imp = torch.ones(2, 5, 32)  # no preference: the jitter alone decides, identically in every frame
+    jitter = torch.rand(2, 1, 32, generator=torch.Generator().manual_seed(1))
+    kept = select_per_frame(rotation_priority(imp, None, 1.0, jitter), 8)
+    assert selection_jitter(kept, 5, 32).abs().max() == 0
+
+
+@pytest.mark.parametrize("fmt", ["fp8", "bf16"])
+def test_residual_cache_roundtrip_and_row_writes(fmt):
+    from comfyui_tape.tape_core import ResidualCache
+    from comfyui_tape.tape_core.cache import bytes_per_slot
+
+    g = torch.Generator().manual_seed(2)
+    full = torch.randn(2, 10, 64, generator=g) * torch.logspace(-3, 1, 10).view(1, 10, 1)  # rows of any scale
+    cache = ResidualCache(full, fmt)
+    tol = 2**-4 if fmt == "fp8" else 2**-8  # relative to each row's largest value
+    err = (cache.decode("cpu", torch.float32) - full).abs().amax(dim=-1) / full.abs().amax(dim=-1)
+    assert err.max() <= tol, err.max()
+    assert (
+        cache.nbytes
+        == bytes_per_slot(2, 10, 64, fmt)
+        == 2 * 10 * 64 * (1 if fmt == "fp8" else 2) + (2 * 10 * 4 if fmt == "fp8" else 0)
+    )
+    flat = torch.tensor([3, 17])  # row 3 of video 0, row 7 of video 1
+    new = torch.randn(2, 1, 64, generator=g)
+    cache.write_rows(flat, new)
+    out = cache.decode("cpu", torch.float32).view(20, 64)
+    assert torch.allclose(out[flat], new.view(2, 64), rtol=tol, atol=tol * new.abs().max())
+    keep = torch.ones(20, dtype=torch.bool)
+    keep[flat] = False
+    assert torch.allclose(out[keep], full.view(20, 64)[keep], rtol=tol, atol=tol * full.abs().max())
+
+
+def test_config_rejects_bad_reuse_settings():
+    for kw in ({"rotation": -1.0}, {"cache_slots": "layer"}, {"cache_format": "fp4"}, {"blend": 2.0}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            TapeConfig(**kw)

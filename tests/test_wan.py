@@ -259,9 +259,9 @@ def test_unsupported_wan_variant_is_refused():
         patch(vace)
 
 
-def test_refresh_bonus_rotates_pruned_tokens_in(wan_models, monkeypatch):
-    """With a refresh bonus, tokens left out at one step get computed at a later one; without it, ranking keeps
-    pruning much the same positions step after step."""
+def test_rotation_brings_every_pruned_token_back(wan_models, monkeypatch):
+    """With rotation, every token left out at one step is computed within a few steps; with rotation 0 (the paper's
+    pure ranking) much the same positions stay pruned step after step."""
     from comfyui_tape.integration.patcher import apply_tape
     from comfyui_tape.tape_core import TapeConfig
 
@@ -269,7 +269,7 @@ def test_refresh_bonus_rotates_pruned_tokens_in(wan_models, monkeypatch):
     pos, neg = conds()
     select = runtime.TapeRun.select
 
-    def covered(refresh):
+    def covered(rotation):
         seen = []
 
         def recording(self, scores, call, n_prefix, span=0):
@@ -279,12 +279,13 @@ def test_refresh_bonus_rotates_pruned_tokens_in(wan_models, monkeypatch):
             return sel
 
         monkeypatch.setattr(runtime.TapeRun, "select", recording)
-        cfg = TapeConfig(keep_ratio=0.25, pruned_mode="skip", refresh=refresh, schedule=NO_WARMUP, reselect=EVERY2)
+        cfg = TapeConfig(keep_ratio=0.25, pruned_mode="skip", rotation=rotation, schedule=NO_WARMUP, reselect=EVERY2)
         sample(apply_tape(model, cfg), latent(), pos, neg, steps=6)
         assert len(seen) == 6
         return len(set(torch.cat(seen).tolist()))
 
-    assert covered(2.0) > covered(0.0) + 8
+    assert covered(1.0) == 4 * 16  # every token of the 4 frames x 16 positions computed within 6 steps
+    assert covered(0.0) < 4 * 16 - 8
 
 
 def test_nearest_mode_gives_pruned_tokens_their_neighbours_update(wan_models):
@@ -303,3 +304,32 @@ def test_nearest_mode_gives_pruned_tokens_their_neighbours_update(wan_models):
         same = (b0["out"] == b2["img"]).all(dim=-1)  # [batch, tokens]
         unchanged[mode] = int(same.sum(dim=1)[0])
     assert unchanged == {"skip": 32, "nearest": 0}
+
+
+def test_reuse_gives_each_pruned_token_its_own_cached_update(wan_models):
+    """reuse: a span cache (one slot for S p p p) gives the same video as one slot per block, because a pruned token
+    takes no part in its span's blocks; both differ from skip and nearest. The dense warm-up step fills the cache."""
+    from comfyui_tape.integration.patcher import apply_tape
+    from comfyui_tape.tape_core import TapeConfig
+
+    model = load_unet(wan_models["t2v"])
+    pos, neg = conds()
+    warm = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
+    base = dict(keep_ratio=0.5, schedule=warm, reselect=ReselectPolicy(every=0), cache_format="bf16")
+    out = {}
+    for name, kw in {
+        "span": {},
+        "block": {"cache_slots": "block"},
+        "fp8": {"cache_format": "fp8"},
+        "skip": {"pruned_mode": "skip"},
+        "nearest": {"pruned_mode": "nearest"},
+    }.items():
+        out[name] = sample(apply_tape(model, TapeConfig(**{**base, **kw})), latent(), pos, neg, steps=5)
+
+    def dist(name):
+        return float((out["span"] - out[name]).abs().mean() / out["span"].abs().mean())
+
+    print({name: round(dist(name), 4) for name in out})
+    assert dist("block") <= 2e-3  # bf16 rounding of 3 sums vs 1
+    for other in ("skip", "nearest"):
+        assert dist(other) > 10 * dist("block") and dist(other) > 5 * dist("fp8"), other

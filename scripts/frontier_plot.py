@@ -1,0 +1,72 @@
+"""Fidelity against compute: PSNR and temporal error of the keep sweeps and EasyCache (docs/fidelity_frontier.png).
+
+    python scripts/fidelity.py --ckpt testbed/tape_testbed_wan16.safetensors --out results/fidelity16.json --gpu
+    python scripts/frontier_plot.py results/fidelity16.json --out docs/fidelity_frontier.png
+
+Needs matplotlib (not a dependency of the pack).
+"""
+
+import argparse
+import json
+import re
+
+FAMILIES = {  # row-name prefix -> (label, style)
+    "sweep new default keep": ("TAPE + rotation, reuse (new default)", "o-"),
+    "sweep old default keep": ("TAPE, nearest (old default)", "s--"),
+    "sweep random reuse keep": ("control: random selection, reuse", "^:"),
+}
+
+
+def curves(summary: dict) -> dict:
+    out = {}
+    for prefix, (label, style) in FAMILIES.items():
+        pts = [(m["compute"], m["psnr"], m["temporal_err"]) for n, m in summary.items() if n.startswith(prefix)]
+        if pts:
+            out[label] = (style, sorted(pts))
+    easy = [
+        (m["compute"], m["psnr"], m["temporal_err"])
+        for n, m in summary.items()
+        if re.match(r"EasyCache", n) and m.get("compute") == m.get("compute")
+    ]
+    if easy:
+        out["EasyCache (skips whole steps)"] = ("D-.", sorted(easy))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("results", nargs="+", help="fidelity JSON files (one panel row each)")
+    p.add_argument("--out", default="docs/fidelity_frontier.png")
+    a = p.parse_args()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(a.results), 2, figsize=(11, 4.2 * len(a.results)), squeeze=False)
+    for row, path in zip(axes, a.results):
+        res = json.load(open(path))
+        summary, meta = res["summary"], res.get("meta", {})
+        title = f"{meta.get('ckpt', path)}: {meta.get('prompts', '?')} prompts x {meta.get('seeds', '?')} seeds"
+        for label, (style, pts) in curves(summary).items():
+            x = [c for c, _, _ in pts]
+            row[0].plot(x, [q for _, q, _ in pts], style, label=label)
+            row[1].plot(x, [t for _, _, t in pts], style, label=label)
+        seed = summary.get("scale: unpruned, another seed")
+        if seed:
+            row[0].axhline(seed["psnr"], color="grey", lw=1, label="another seed, unpruned (scale)")
+            row[1].axhline(seed["temporal_err"], color="grey", lw=1, label="another seed, unpruned (scale)")
+        row[0].set_ylabel("PSNR vs unpruned, dB (higher is better)")
+        row[1].set_ylabel("temporal error vs unpruned (lower is better)")
+        for ax in row:
+            ax.set_xlabel("share of block compute spent (1 = unpruned)")
+            ax.grid(alpha=0.3)
+            ax.set_title(title, fontsize=9)
+        row[0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(a.out, dpi=110)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

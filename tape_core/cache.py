@@ -1,0 +1,70 @@
+"""Per-token residual cache for `reuse` mode: each pruned token gets its OWN update from the last step it was kept.
+
+One cache slot holds, for every token row of a call, the residual (block output - block input) the slot's blocks
+computed for it the last time it was computed. Storage formats (memory per slot, B rows x L tokens x C channels):
+- "bf16": the residual in bf16, 2 bytes per value;
+- "fp8":  float8_e4m3fn values with one fp32 scale per token row (absmax / 448), 1 byte per value + 4 bytes per row.
+  Relative error of a cached update ~2^-4 of its own size: far below the staleness of an update one step old.
+The cache lives on the compute device, or on the host ("cpu") where each use copies it over and back.
+"""
+
+from __future__ import annotations
+
+import torch
+
+CACHE_FORMATS = ("fp8", "bf16")
+_FP8 = getattr(torch, "float8_e4m3fn", None)
+_FP8_MAX = 448.0
+
+
+def bytes_per_slot(rows: int, tokens: int, channels: int, fmt: str) -> int:
+    """Memory of one cache slot: rows x tokens token rows of `channels` values."""
+    n = rows * tokens
+    return n * channels * (1 if fmt == "fp8" else 2) + (4 * n if fmt == "fp8" else 0)
+
+
+class ResidualCache:
+    """residual rows [N, C] (N = B*L token rows) in a compact format; `add_into` and `write_rows` keep shapes static.
+
+    fmt: "fp8" | "bf16". device: where the data lives (the compute device, or "cpu").
+    """
+
+    def __init__(self, full: torch.Tensor, fmt: str = "fp8", device: torch.device | str | None = None):
+        """full [B, L, C]: the residual of every token (a dense step's)."""
+        if fmt not in CACHE_FORMATS:
+            raise ValueError(f"cache format must be one of {CACHE_FORMATS}, got '{fmt}'")
+        if fmt == "fp8" and _FP8 is None:
+            fmt = "bf16"  # torch without float8: fall back, same behaviour at 2 bytes per value
+        self.fmt = fmt
+        self.shape = tuple(full.shape)
+        self.device = torch.device(device) if device is not None else full.device
+        data, scale = self._encode(full.reshape(-1, full.shape[-1]))
+        self.data = data.to(self.device)  # [N, C]: bf16, or fp8 bits as uint8 (index_copy_ supports every device)
+        self.scale = scale.to(self.device) if scale is not None else None  # [N, 1] fp32
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.numel() * self.data.element_size() + (0 if self.scale is None else self.scale.numel() * 4)
+
+    def _encode(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.fmt == "bf16":
+            return rows.to(torch.bfloat16), None
+        scale = rows.abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12) / _FP8_MAX  # [N, 1]
+        return (rows.float() / scale).to(_FP8).view(torch.uint8), scale
+
+    def decode(self, device, dtype) -> torch.Tensor:
+        """The whole cache as [B, L, C] in `dtype` on `device` (a new tensor)."""
+        data = self.data.to(device, non_blocking=True)
+        out = (data.view(_FP8) if self.scale is not None else data).to(dtype)
+        if self.scale is not None:
+            out = out.mul_(self.scale.to(device, non_blocking=True).to(dtype))
+        return out.view(self.shape)
+
+    def write_rows(self, flat: torch.Tensor, values: torch.Tensor) -> None:
+        """Overwrite token rows `flat` [K'] (into the [B*L] rows) with values [.., C] (any leading shape)."""
+        rows = values.reshape(-1, values.shape[-1])
+        data, scale = self._encode(rows)
+        idx = flat.to(self.device, non_blocking=True)
+        self.data.index_copy_(0, idx, data.to(self.device, non_blocking=True))
+        if scale is not None:
+            self.scale.index_copy_(0, idx, scale.to(self.device, non_blocking=True))
