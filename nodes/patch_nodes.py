@@ -107,7 +107,7 @@ class TAPEPatchModel(io.ComfyNode):
                     "reselect",
                     optional=True,
                     tooltip="Which blocks reselect tokens / stay dense, from TAPE Layer Reselect. "
-                    "Default: reselect every 10 blocks, first block dense.",
+                    "Default: reselect every 20 blocks, first block dense.",
                 ),
             ],
             outputs=[io.Model.Output(tooltip="The model with TAPE applied (a patched clone).")],
@@ -211,11 +211,12 @@ class TAPELayerReselect(io.ComfyNode):
             inputs=[
                 io.Int.Input(
                     "reselect_every",
-                    default=10,
+                    default=20,
                     min=0,
                     max=100,
                     tooltip="Re-score and reselect every N blocks (0 = select once). Each reselection "
-                    "block runs dense: fewer is faster, more follows each depth's focus.",
+                    "block runs dense and each span between two of them holds one cached activation in reuse "
+                    "mode: fewer is faster and lighter on VRAM, more follows each depth's focus.",
                 ),
                 io.String.Input(
                     "reselect_blocks",

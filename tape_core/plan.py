@@ -33,7 +33,7 @@ class ReselectPolicy:
     block is the last of them, so scoring never costs an extra dense block there).
     """
 
-    every: int = 10
+    every: int = 20
     blocks: tuple[int, ...] = field(default_factory=tuple)
     dense_first: int = 1
     dense_last: int = 0
