@@ -16,14 +16,18 @@ def constant_schedule():
 def tape(model, keep=0.5, schedule=None, **kw):
     """TAPE with the node's defaults (TapeConfig's) except what is given (schedule None = the default schedule).
     Results in bench/results from before 0.2 pinned pruned_mode 'reuse' with the per-span bf16 cache of that time;
-    the old default of 0.1 is `OLD_DEFAULT` (nearest, no rotation)."""
+    the old default of 0.1 is `old_default()`."""
     from comfyui_tape.integration.patcher import apply_tape
     from comfyui_tape.tape_core import BudgetSchedule, TapeConfig
 
     return apply_tape(model, TapeConfig(keep_ratio=keep, schedule=schedule or BudgetSchedule(), **kw))
 
 
-OLD_DEFAULT = dict(pruned_mode="nearest", rotation=0.0)  # the node defaults of 0.1
+def old_default() -> dict:
+    """The node defaults of 0.1: nearest, no rotation, reselect every 10 (TapeConfig overrides)."""
+    from comfyui_tape.tape_core import ReselectPolicy
+
+    return dict(pruned_mode="nearest", rotation=0.0, reselect=ReselectPolicy(every=10))
 
 
 def easycache(model, threshold=0.2):
@@ -42,7 +46,7 @@ def sampling_rows(base) -> list[tuple[str, object]]:
     rows.append(("tape_default_cpucache", tape(base, cache_device="cpu")))
     rows.append(("tape_default_bf16cache", tape(base, cache_format="bf16")))
     rows.append(("tape_default_skip", tape(base, pruned_mode="skip")))
-    rows.append(("tape_old_default", tape(base, **OLD_DEFAULT)))
+    rows.append(("tape_old_default", tape(base, **old_default())))
     rows.append(("easycache", easycache(base)))
     rows.append(("tape_default+easycache", easycache(tape(base))))
     # random weights make EasyCache's skip decisions arbitrary; a higher threshold makes it skip, so the skip path

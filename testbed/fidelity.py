@@ -90,7 +90,7 @@ class Variant:
     seed_offset: int = 0
 
 
-OLD_DEFAULT = dict(pruned_mode="nearest", rotation=0.0)  # the node defaults of 0.1 (TapeConfig overrides)
+OLD_DEFAULT = dict(pruned_mode="nearest", rotation=0.0, reselect=ReselectPolicy(every=10))  # the defaults of 0.1
 RANDOM_REUSE = dict(score="random", smoothing=1.0, rotation=0.0, blend=0.0)  # the control: own update only
 SWEEP_KEEPS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.85)
 
@@ -111,19 +111,20 @@ def variants(
     def cfg(**kw):
         return TapeConfig(**{**default.__dict__, **kw})
 
-    naive = dict(smoothing=1.0, rotation=0.0, schedule=constant, reselect=once)
+    naive = dict(smoothing=1.0, rotation=0.0, blend=0.0, schedule=constant, reselect=once)
     rows = [
         Variant("new default (TAPE + rotation, reuse)", default),
-        Variant("old default (TAPE, nearest)", cfg(pruned_mode="nearest", rotation=0.0)),
-        Variant("paper's TAPE (pure ranking), reuse", cfg(rotation=0.0)),
+        Variant("old default (TAPE, nearest)", cfg(**OLD_DEFAULT)),
+        Variant("paper's TAPE (pure ranking), reuse", cfg(rotation=0.0, blend=0.0)),
         Variant("paper's TAPE (pure ranking), skip", cfg(rotation=0.0, pruned_mode="skip")),
         Variant("naive per-frame (attention, skip)", cfg(pruned_mode="skip", **naive)),
         Variant("naive per-frame, reuse", cfg(**naive)),
-        Variant("control: random selection, reuse", cfg(score="random", smoothing=1.0, rotation=0.0)),
-        Variant(
-            "control: random selection, nearest",
-            cfg(score="random", smoothing=1.0, rotation=0.0, pruned_mode="nearest"),
-        ),
+        Variant("control: random selection, reuse", cfg(**RANDOM_REUSE)),
+        Variant("control: random selection, nearest", cfg(**{**RANDOM_REUSE, "pruned_mode": "nearest"})),
+        Variant("control: random selection, reuse + blend", cfg(**{**RANDOM_REUSE, "blend": default.blend})),
+        Variant("new default, own update only (blend 0)", cfg(blend=0.0)),
+        Variant("new default, constant schedule", cfg(schedule=constant)),
+        Variant("new default, reselect every 10", cfg(reselect=ReselectPolicy(every=10))),
         Variant("new default, no smoothing (a=1)", cfg(smoothing=1.0)),
         Variant("new default, rotation 0.5", cfg(rotation=0.5)),
         Variant("new default, rotation 2", cfg(rotation=2.0)),
