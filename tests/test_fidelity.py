@@ -1,6 +1,6 @@
-"""CI slice of the fidelity benchmark (BENCHMARKS.md, "Fidelity"): on the trained testbed model, TAPE's defaults
-must beat naive per-frame pruning on temporal error at the same keep ratio, and stay above a PSNR floor set from
-the measured table."""
+"""CI slice of the fidelity benchmark (BENCHMARKS.md, "Fidelity"): on the trained 8-block testbed at the CI size, the
+node defaults must keep the video closer to the unpruned one than the defaults of 0.1 (TAPE ranking + nearest) and
+than the random-selection control, at the same keep ratio, with no more flicker; another seed gives the scale."""
 
 import pytest
 from comfy_harness import REPO
@@ -9,30 +9,39 @@ from comfyui_tape.testbed import fidelity
 from comfyui_tape.testbed.sample import load_model
 
 CKPT = REPO / "testbed" / "tape_testbed_wan.safetensors"
-PROMPTS = fidelity.PROMPTS[:6]
-SEEDS = (1,)
-DEFAULTS_PSNR_FLOOR_DB = 14.5  # measured 16.0 dB at this CI size (BENCHMARKS.md, "CI check"); 1.5 dB margin
+PROMPTS = fidelity.PROMPTS[:3]
+ROWS = [
+    fidelity.Variant("default", TapeConfig()),
+    fidelity.Variant("old default", TapeConfig(**fidelity.OLD_DEFAULT)),
+    fidelity.Variant("random, nearest", TapeConfig(**{**fidelity.RANDOM_REUSE, "pruned_mode": "nearest"})),
+    fidelity.Variant("another seed", seed_offset=1000),
+]
+# Margins: about half the gaps measured at this size (BENCHMARKS.md, "CI check": +2.34 dB over the old default,
+# +0.50 dB over random + nearest; temporal error 0.061 against 0.089 and 0.081).
+PSNR_GAIN_OVER_OLD_DB = 1.2
+PSNR_GAIN_OVER_RANDOM_DB = 0.25
+TEMPORAL_ERR_SHARE = 0.88
 
 
 @pytest.fixture(scope="module")
 def table():
     model = load_model(str(CKPT))
-    naive = next(v for v in fidelity.variants(0.5) if v.name.startswith("naive per-frame (attention, skip)"))
-    scale = fidelity.Variant("another seed", seed_offset=1000)
-    rows = [naive, fidelity.Variant("TAPE node defaults", TapeConfig()), scale]
-    return fidelity.run(model, PROMPTS, SEEDS, frames=8, size=48, steps=10, rows=rows, progress=lambda *_: None)
-
-
-def test_tape_defaults_beat_naive_pruning_on_temporal_error(table):
-    s = table["summary"]
-    naive, tape = s["naive per-frame (attention, skip)"], s["TAPE node defaults"]
-    assert tape["temporal_err"] < naive["temporal_err"], (tape, naive)
-    assert tape["keep"] == pytest.approx(naive["keep"], abs=0.02)  # same mean keep ratio
-
-
-def test_tape_defaults_stay_above_psnr_floor_and_closer_than_another_seed(table):
-    s = table["summary"]
-    tape, other = s["TAPE node defaults"], s["another seed"]
+    res = fidelity.run(model, PROMPTS, (1,), frames=8, size=48, steps=10, rows=ROWS, progress=lambda *_: None)
+    s = res["summary"]
     print({k: {m: round(v, 4) for m, v in row.items()} for k, row in s.items()})
-    assert tape["psnr"] >= DEFAULTS_PSNR_FLOOR_DB, tape
-    assert tape["ssim"] >= other["ssim"] + 0.1, (tape, other)  # structurally the same video, not another one
+    return s
+
+
+def test_default_keeps_the_video_better_than_old_default_and_random_control(table):
+    new, old, rnd = table["default"], table["old default"], table["random, nearest"]
+    assert new["keep"] == pytest.approx(old["keep"], abs=0.02) == pytest.approx(rnd["keep"], abs=0.02)
+    assert new["psnr"] >= old["psnr"] + PSNR_GAIN_OVER_OLD_DB, (new, old)
+    assert new["psnr"] >= rnd["psnr"] + PSNR_GAIN_OVER_RANDOM_DB, (new, rnd)
+    assert new["temporal_err"] <= TEMPORAL_ERR_SHARE * min(old["temporal_err"], rnd["temporal_err"]), (new, old, rnd)
+    assert new["flicker"] <= old["flicker"], (new, old)
+
+
+def test_default_is_structurally_the_same_video_not_another_one(table):
+    new, other = table["default"], table["another seed"]
+    assert new["ssim"] >= other["ssim"] + 0.2, (new, other)
+    assert new["psnr"] >= other["psnr"] + 1.5, (new, other)
