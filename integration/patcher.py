@@ -49,14 +49,15 @@ def plan_for(model, config: TapeConfig) -> tuple[BlockPlan, object]:
 
 
 def apply_tape(model, config: TapeConfig):
-    """Return a patched clone of `model` (a ModelPatcher). A no-op config returns a plain clone."""
+    """Return a patched clone of `model` (a ModelPatcher). A no-op config returns a plain clone. A TAPE patch the
+    model already carries (an earlier TAPE node) is removed first: the new settings replace it, never stack."""
     plan, adapter = plan_for(model, config)
     m = model.clone()
+    if remove_tape(m):
+        log.info("TAPE: the model already had a TAPE patch from an earlier node; these settings replace it")
     if config.is_noop:
         return m
     to = m.model_options["transformer_options"]
-    if SPEC_KEY in to:
-        log.warning("TAPE: this model already had a TAPE patch; the new settings replace it")
     to[SPEC_KEY] = TapeSpec(config, plan, adapter)
     m.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, tape_outer_sample_wrapper)
     m.add_wrapper_with_key(WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, tape_diffusion_model_wrapper)
@@ -65,11 +66,26 @@ def apply_tape(model, config: TapeConfig):
         if role.value == "dense":
             continue
         key = (adapter.block_kind, i)
-        prev = existing.get(key)
-        if getattr(prev, "is_tape", False):
-            prev = prev.prev  # replacing our own earlier patch, keep what it chained
-        m.set_model_patch_replace(TapeBlockPatch(i, prev), "dit", adapter.block_kind, i)
+        m.set_model_patch_replace(TapeBlockPatch(i, existing.get(key)), "dit", adapter.block_kind, i)
     return m
+
+
+def remove_tape(m) -> bool:
+    """Take an earlier TAPE patch off the clone `m`: its spec, its wrappers, and its block replaces (restoring the
+    replaces they had chained). Returns whether there was one."""
+    to = m.model_options.get("transformer_options", {})
+    if to.pop(SPEC_KEY, None) is None:
+        return False
+    for wrapper_type in (WrappersMP.OUTER_SAMPLE, WrappersMP.DIFFUSION_MODEL):
+        m.remove_wrappers_with_key(wrapper_type, WRAPPER_KEY)
+    dit = to.get("patches_replace", {}).get("dit", {})
+    for key, patch in list(dit.items()):
+        if getattr(patch, "is_tape", False):
+            if patch.prev is None:
+                del dit[key]
+            else:
+                dit[key] = patch.prev
+    return True
 
 
 def _transformer_options(args, kwargs) -> dict | None:

@@ -1,4 +1,4 @@
-"""A picture of what pruning does on the testbed: the unpruned video and TAPE / naive / random rows, same seed.
+"""A picture of what pruning does on the testbed: the demo workflow's video unpruned and pruned, same seed.
 
 python scripts/compare_grid.py --out docs/fidelity_compare.png
 """
@@ -14,28 +14,27 @@ sys.path.insert(0, str(REPO / "tests"))
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="docs/fidelity_compare.png")
-    p.add_argument("--prompt", default="rocket moving up fast on space, camera static")
+    p.add_argument("--prompt", default="cat moving right fast on brick, camera pan-left")  # the demo workflow's
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     from comfy_harness import import_comfy, load_pack
 
     import_comfy()
     load_pack()
-    from comfyui_tape.tape_core import TapeConfig
+    from comfyui_tape.tape_core import ReselectPolicy, TapeConfig
     from comfyui_tape.testbed import fidelity, latent
     from comfyui_tape.testbed.sample import grid_image, load_model, sample_latent
 
     model = load_model(str(REPO / "testbed" / "tape_testbed_wan.safetensors"))
-    naive = next(v for v in fidelity.variants() if v.name.startswith("naive per-frame (attention"))
-    rows = [("unpruned", model), ("naive per-frame pruning, keep 0.5", fidelity.patched(model, naive))]
-    for keep in (0.5, 0.7):
-        rows.append((f"TAPE defaults, keep {keep}", fidelity.patched(model, fidelity.Variant("", TapeConfig(keep)))))
-    rows.append(
-        (
-            "TAPE defaults, keep 0.5, score=random",
-            fidelity.patched(model, fidelity.Variant("", TapeConfig(0.5, score="random"))),
-        )
-    )
+    demo = ReselectPolicy(every=4)  # what the demo workflow's TAPE Layer Reselect node sets
+    rows = [("unpruned (TAPE bypassed)", model)]
+    for name, cfg in (
+        ("demo as shipped in 0.1 (reuse, no rotation)", TapeConfig(reselect=demo, rotation=0.0, blend=0.0)),
+        ("demo with 0.1's default mode (nearest)", TapeConfig(reselect=demo, rotation=0.0, pruned_mode="nearest")),
+        ("demo now (defaults: rotation + reuse)", TapeConfig(reselect=demo)),
+        ("control: random selection + reuse", TapeConfig(reselect=demo, **fidelity.RANDOM_REUSE)),
+    ):
+        rows.append((name, fidelity.patched(model, fidelity.Variant(name, cfg))))
     videos, labels = [], []
     ref = None
     for name, m in rows:

@@ -333,3 +333,33 @@ def test_reuse_gives_each_pruned_token_its_own_cached_update(wan_models):
     assert dist("block") <= 2e-3  # bf16 rounding of 3 sums vs 1
     for other in ("skip", "nearest"):
         assert dist(other) > 10 * dist("block") and dist(other) > 5 * dist("fp8"), other
+
+
+def test_a_second_tape_node_replaces_the_first(wan_models, tape_summaries):
+    """Two TAPE nodes in a row: one set of wrappers and block patches (the second's settings), one summary per run;
+    a second node that does nothing (keep 1) gives back the unpatched model's output bit for bit, and a block
+    replace installed before the first TAPE node survives both."""
+    from comfy.patcher_extension import WrappersMP
+
+    model = load_unet(wan_models["t2v"])
+    pos, neg = conds()
+    log = []
+    spied_model = spied(model, log)
+    ref = sample(spied_model, latent(), pos, neg, steps=2)
+    first = patch(spied_model, keep=0.5, reselect=EVERY2)
+    second = patch(first, keep=0.25, reselect=ReselectPolicy(every=0))  # S p p p: other blocks than the first
+    for wt in (WrappersMP.OUTER_SAMPLE, WrappersMP.DIFFUSION_MODEL):
+        assert len(second.get_wrappers(wt, "tape")) == 1
+    dit = second.model_options["transformer_options"]["patches_replace"]["dit"]
+    assert all(
+        dit[("double_block", i)].index == i and isinstance(dit[("double_block", i)].prev, BlockSpy) for i in range(4)
+    )
+    n = len(tape_summaries())
+    sample(second, latent(), pos, neg, steps=2)
+    stats = tape_summaries()[n:]
+    assert len(stats) == 1 and stats[0].kept_fracs == [0.25, 0.25]  # each step once, at the second node's keep
+    off = patch(first, keep=1.0)
+    assert torch.equal(sample(off, latent(), pos, neg, steps=2), ref)
+    assert all(
+        isinstance(p, BlockSpy) for p in off.model_options["transformer_options"]["patches_replace"]["dit"].values()
+    )
