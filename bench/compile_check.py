@@ -47,7 +47,7 @@ def _later_steps_ms(row) -> float:
 
 
 def compile_check(model, latent, conds, clock, cap, backend: str, time_left, out: dict, save) -> dict:
-    """Fills `out` variant by variant and calls save() after each (a compile can outlast the call)."""
+    """Fills `out` variant by variant and calls save() after each (a compile can outlast the time budget)."""
     import torch._dynamo
     from torch._dynamo.utils import counters
 
@@ -63,7 +63,7 @@ def compile_check(model, latent, conds, clock, cap, backend: str, time_left, out
     out.update(backend=backend, steps=STEPS, recompile_limit=getattr(torch._dynamo.config, "recompile_limit", None))
     for name, m, comp in plan:
         if time_left() < {None: 30, "model": 150, "blocks": 90}[comp]:
-            out[name] = {"skipped": "not enough device time left in this call"}
+            out[name] = {"skipped": "not enough time left in the --budget-s budget"}
             continue
         try:
             if comp:

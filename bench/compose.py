@@ -1,4 +1,4 @@
-"""End-to-end times COMPOSED from measured per-step times (used where a full run would not fit the device time:
+"""End-to-end times COMPOSED from measured per-step times (used where a full run would not fit the time budget:
 a 30-step 14B 720p run takes ~12 minutes dense).
 
 A step's cost depends only on its keep ratio (same plan, same shapes, reuse cache present), so a run's time is the

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def stub_av_if_missing():
     """ComfyUI's comfy_api imports PyAV (video file I/O) at import time; nothing on the sampling path uses it.
-    Where it is not installed (the GPU machine), a stub module stands in so the 35 MB wheel need not travel."""
+    Where it is not installed, a stub module stands in, so the benchmark does not need the 35 MB wheel."""
     import types
 
     try:

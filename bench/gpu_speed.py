@@ -1,9 +1,9 @@
-"""GPU speed benchmark of TAPE on Wan through ComfyUI's real sampling path. One call measures one model size.
+"""GPU speed benchmark of TAPE on Wan through ComfyUI's real sampling path. One run measures one model size.
 
-  COMFYUI_PATH=.comfyui python -m bench.gpu_speed --model 1.3b --res 480p --mode full --compile --out $OUT
+  COMFYUI_PATH=.comfyui python -m bench.gpu_speed --model 1.3b --res 480p --mode full --compile --out results/
   COMFYUI_PATH=.comfyui python -m bench.gpu_speed --model 14b --res 480p 720p --mode steps \
-      --easycache-from bench/results/gpu_1.3b.json --out $OUT
-  python -m bench.gpu_speed --tiny --mode full --compile --out /tmp/bench   # CPU check of the whole script
+      --easycache-from bench/results/gpu_1.3b.json --out results/
+  python -m bench.gpu_speed --tiny --mode full --compile --out results/bench-cpu   # CPU check of the whole script
 
 --mode full: every row is a real 30-step KSampler run (measured end to end), plus the per-step probe runs that
   --mode steps uses, so the composition can be checked against the measured runs.

@@ -1,7 +1,7 @@
 """One resolution of one model: block-level numbers, sampling rows, probe runs, composition, compile check.
 
 Each section is guarded: a failure is recorded in the JSON and the next section still runs, and the JSON is
-rewritten after every section, so a call that runs out of time still returns what it measured.
+rewritten after every section, so a run that runs out of time still leaves what it measured.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _rows(c: Ctx):
         if only is not None and name not in only:
             continue
         if c.time_left() < need:
-            c.sec["rows"][name] = {"skipped": "not enough device time left in this call"}
+            c.sec["rows"][name] = {"skipped": "not enough time left in the --budget-s budget"}
             continue
         row = run_ksampler(m, c.latent, c.conds, c.clock, c.cap, steps=c.args.steps)
         c.sec["rows"][name] = row

@@ -1,5 +1,5 @@
-"""Save / load a state dict as several safetensors files, each small enough for the device machine's
-16 MiB-per-file transfer limit; `join_shards` writes the single published checkpoint."""
+"""Save / load a state dict as several safetensors files of at most 15 MiB each (under a 16 MiB-per-file
+transfer limit); `join_shards` writes the single published checkpoint."""
 
 from pathlib import Path
 

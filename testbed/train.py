@@ -1,9 +1,9 @@
 """Train the testbed WanModel with Wan's rectified-flow objective on generated clips.
 
 Run from the repository root with ComfyUI on PYTHONPATH:
-    python -m testbed.train --out-dir .device/run1 --deadline 555           # GPU, time-boxed
-    python -m testbed.train --out-dir .device/run2 --resume .device/resume  # continues the schedule
-    python -m testbed.train --smoke --out-dir /tmp/tb                       # a few CPU steps (tests)
+    python -m testbed.train --out-dir runs/run1 --deadline 555             # GPU, time-boxed
+    python -m testbed.train --out-dir runs/run2 --resume runs/run1/resume  # continues the schedule
+    python -m testbed.train --smoke --out-dir runs/smoke                   # a few CPU steps (tests)
 
 What the model sees matches ComfyUI's sampler exactly (comfy/model_sampling.py CONST +
 ModelSamplingDiscreteFlow): x_t = (1 - t) x0 + t noise, target v = noise - x0, timestep t * 1000, where x0
@@ -12,7 +12,7 @@ are dropped to the empty prompt (all-zero context) so classifier-free guidance w
 
 Every step's data, timesteps and noise are seeded from (seed, step), so a resumed run continues the same
 stream. Outputs in --out-dir: `resume/` (model weights as bf16 shards + state.json: small enough to carry
-between device runs), `ema/` (the EMA weights, what gets published) and `loss.csv`.
+between time-boxed runs), `ema/` (the EMA weights, what gets published) and `loss.csv`.
 """
 
 import argparse
