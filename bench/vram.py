@@ -2,7 +2,7 @@
 step fills the cache, the pruned step holds it and its decode buffer).
 
     COMFYUI_PATH=.comfyui python -m bench.vram --model 14b --res 720p --out results/
-    python -m bench.vram --tiny --out /tmp/vram     # CPU check of the script
+    python -m bench.vram --tiny --out results/vram-cpu     # CPU check of the script
 
 Rows: unpruned; the default (fp8 cache per reselection span); bf16 cache; cache per block; cache on the host.
 Results: <out>/vram_<model>_<res>.json and a table on stdout.

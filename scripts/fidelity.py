@@ -72,7 +72,8 @@ def main():
         cfg=args.cfg,
         stop=(lambda: time.time() - t0 > args.budget_s) if args.budget_s else None,
     )
-    res["meta"] = vars(args) | {"seconds": time.time() - t0}
+    samples = len(next(iter(res["samples"].values()), []))
+    res["meta"] = vars(args) | {"seconds": time.time() - t0, "samples_per_row": samples}
     out.write_text(json.dumps(res, indent=1))
     table = fidelity.markdown_table(res["summary"])
     out.with_suffix(".md").write_text(table + "\n")
