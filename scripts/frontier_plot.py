@@ -48,7 +48,8 @@ def main():
         res = json.load(open(path))
         summary, meta = res["summary"], res.get("meta", {})
         n = len(next(iter(res["samples"].values())))
-        title = f"{meta.get('ckpt', path)}: {n} clips per point, {meta.get('steps', '?')} steps, CFG {meta.get('cfg', 4)}"
+        steps, cfg = meta.get("steps", "?"), meta.get("cfg", 4)
+        title = f"{meta.get('ckpt', path)}: {n} clips per point, {steps} steps, CFG {cfg}"
         for label, (style, pts) in curves(summary).items():
             x = [c for c, _, _ in pts]
             row[0].plot(x, [q for _, q, _ in pts], style, label=label)
