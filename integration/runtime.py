@@ -18,6 +18,7 @@ import torch
 from ..tape_core import (
     BlockRole,
     ResidualCache,
+    add_rows,
     keep_count,
     nearest_kept,
     rotation_priority,
@@ -230,17 +231,19 @@ class TapeRun:
         cfg = self.spec.config
         f, n = call.grid[0], call.tokens_per_frame
         video = scores[:, n_prefix:].float().reshape(len(call.chunks), call.videos, f, n).mean(dim=0)
-        # per-frame mean normalisation makes the smoothing mix comparable values across frames
-        video = video / video.mean(dim=-1, keepdim=True).clamp(min=1e-12)
-        video = smooth_over_frames(video, cfg.smoothing)
         age = self.ages.get(span)
         if age is not None and age.shape != (call.videos, f * n):
             age = None  # the grid changed (another latent size): start counting afresh
-        jitter = None
-        if cfg.jitter > 0:
-            gen = torch.Generator(video.device).manual_seed(hash((cfg.seed, call.step, span)) & 0xFFFFFFFF)
-            jitter = cfg.jitter * torch.rand(call.videos, 1, n, generator=gen, device=video.device)
-        prio = rotation_priority(video, None if age is None else age.view_as(video), cfg.rotation, jitter)
+        if cfg.score == "random":
+            prio = video  # a fresh draw every step rotates by itself and ranks nothing: no smoothing, no rotation
+        else:
+            # per-frame mean normalisation makes the smoothing mix comparable values across frames
+            video = smooth_over_frames(video / video.mean(dim=-1, keepdim=True).clamp(min=1e-12), cfg.smoothing)
+            jitter = None
+            if cfg.jitter > 0:
+                gen = torch.Generator(video.device).manual_seed(hash((cfg.seed, call.step, span)) & 0xFFFFFFFF)
+                jitter = cfg.jitter * torch.rand(call.videos, 1, n, generator=gen, device=video.device)
+            prio = rotation_priority(video, None if age is None else age.view_as(video), cfg.rotation, jitter)
         kept = select_per_frame(prio, call.k)
         age = age + 1 if age is not None else video.new_ones(call.videos, f * n)
         self.ages[span] = age.scatter_(1, kept, 0.0)
@@ -280,9 +283,9 @@ class TapeRun:
             self.store_cache(slot, call, torch.zeros_like(x))
             cache, b = self.reuse_cache[key], 1.0
         else:
-            x.add_(cache.decode(x.device, x.dtype), alpha=1.0 - b)
+            cache.add_into(x, alpha=1.0 - b)
         if b > 0 and nn is not None:  # mix in the nearest kept token's fresh residual
-            x.add_(resid_k.reshape(-1, x.shape[-1]).index_select(0, nn).view_as(x), alpha=b)
+            add_rows(x, resid_k, nn, alpha=b)
         cache.write_rows(flat, resid_k)
 
     def _count_cache(self):
@@ -439,6 +442,5 @@ class TapeBlockPatch:
             run.apply_reuse(slot, call, x, flat, resid, self._nearest_rows(call, span, sel, x, y))
         elif mode == "nearest" and sel.nearest is not None:
             nn = self._nearest_rows(call, span, sel, x, y)
-            delta = (y - xk).reshape(-1, y.shape[-1])
-            x.add_(delta.index_select(0, nn).view_as(x))  # every token gets its nearest kept token's update
+            add_rows(x, y - xk, nn)  # every token gets its nearest kept token's update
         return {**out, "img": scatter_rows(x, flat, y)}

@@ -41,7 +41,8 @@ class TAPEPatchModel(io.ComfyNode):
                     step=0.05,
                     tooltip="Temporal smoothing a of token importance across frames: "
                     "s~[f] = a*s[f] + (1-a)*s~[f-1]. Lower = steadier selection (less flicker); "
-                    "1 = no smoothing. The paper uses 0.5.",
+                    "1 = no smoothing. The paper uses 0.5. For attention and key_norm scores (a random draw is "
+                    "not smoothed).",
                 ),
                 io.Combo.Input(
                     "pruned_mode",
@@ -74,9 +75,11 @@ class TAPEPatchModel(io.ComfyNode):
                 io.Combo.Input(
                     "score",
                     options=list(SCORE_METHODS),
-                    default="attention",
-                    tooltip="Token importance: attention received from sampled queries (the paper's), "
-                    "key_norm (cheap proxy) or random (a control for experiments).",
+                    default="random",
+                    tooltip="How the kept tokens are chosen. random (best measured with reuse): a fresh draw every "
+                    "step, so every token is recomputed every few steps. attention: the paper's TAPE ranking, "
+                    "attention received, smoothed across frames (smoothing) and rotated across steps (rotation). "
+                    "key_norm: a cheap importance proxy.",
                 ),
                 io.Combo.Input(
                     "cache_device",
@@ -95,7 +98,8 @@ class TAPEPatchModel(io.ComfyNode):
                     tooltip="How fast the kept set rotates across steps: a token gains this much priority (in "
                     "units of its importance rank within the frame) for every step it is not computed, so every "
                     "token is refreshed within a few steps and no reused update goes stale. 0 = the paper's pure "
-                    "importance ranking (the same tokens stay pruned: measured much worse with reuse).",
+                    "importance ranking (the same tokens stay pruned: measured much worse with reuse). For attention "
+                    "and key_norm scores; random selection rotates by itself.",
                 ),
                 ScheduleType.Input(
                     "schedule",
@@ -123,7 +127,7 @@ class TAPEPatchModel(io.ComfyNode):
         start_percent,
         end_percent,
         enabled,
-        score="attention",
+        score="random",
         cache_device="gpu",
         rotation=1.0,
         schedule=None,

@@ -6,7 +6,7 @@ Everything here works on plain tensors and Python values so it can be tested and
 
 from .cache import ResidualCache
 from .config import TapeConfig
-from .gather import gather_rows, row_index, scatter_rows
+from .gather import add_rows, gather_rows, row_index, scatter_rows
 from .plan import BlockPlan, BlockRole, ReselectPolicy
 from .schedule import SCHEDULE_PRESETS, BudgetSchedule
 from .scoring import SCORE_METHODS, score_attention_received, score_key_norm, score_random
@@ -22,6 +22,7 @@ __all__ = [
     "ReselectPolicy",
     "ResidualCache",
     "TapeConfig",
+    "add_rows",
     "gather_rows",
     "keep_count",
     "nearest_kept",

@@ -23,6 +23,16 @@ def bytes_per_slot(rows: int, tokens: int, channels: int, fmt: str) -> int:
     return n * channels * (1 if fmt == "fp8" else 2) + (4 * n if fmt == "fp8" else 0)
 
 
+# Rows per encode / decode piece: the temporaries of a cache operation stay at CHUNK_ROWS x C x 4 bytes (168 MB for
+# Wan 14B) instead of a full activation in fp32 (measured: +0.7 GB of peak VRAM at 14B 720p without chunking).
+CHUNK_ROWS = 8192
+
+
+def row_chunks(n: int):
+    """(start, stop) pieces of CHUNK_ROWS rows covering range(n)."""
+    return ((i, min(n, i + CHUNK_ROWS)) for i in range(0, n, CHUNK_ROWS))
+
+
 class ResidualCache:
     """residual rows [N, C] (N = B*L token rows) in a compact format; `add_into` and `write_rows` keep shapes static.
 
@@ -38,9 +48,16 @@ class ResidualCache:
         self.fmt = fmt
         self.shape = tuple(full.shape)
         self.device = torch.device(device) if device is not None else full.device
-        data, scale = self._encode(full.reshape(-1, full.shape[-1]))
-        self.data = data.to(self.device)  # [N, C]: bf16, or fp8 bits as uint8 (index_copy_ supports every device)
-        self.scale = scale.to(self.device) if scale is not None else None  # [N, 1] fp32
+        rows = full.reshape(-1, full.shape[-1])
+        n, c = rows.shape
+        # [N, C]: bf16, or fp8 bits as uint8 (index_copy_ supports uint8 on every device); [N, 1] fp32 scales
+        self.data = torch.empty(n, c, dtype=torch.bfloat16 if fmt == "bf16" else torch.uint8, device=self.device)
+        self.scale = torch.empty(n, 1, dtype=torch.float32, device=self.device) if fmt == "fp8" else None
+        for i, j in row_chunks(n):
+            data, scale = self._encode(rows[i:j])
+            self.data[i:j].copy_(data, non_blocking=True)
+            if scale is not None:
+                self.scale[i:j].copy_(scale, non_blocking=True)
 
     @property
     def nbytes(self) -> int:
@@ -49,22 +66,34 @@ class ResidualCache:
     def _encode(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.fmt == "bf16":
             return rows.to(torch.bfloat16), None
-        scale = rows.abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12) / _FP8_MAX  # [N, 1]
+        scale = rows.abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12) / _FP8_MAX  # [n, 1]
         return (rows.float() / scale).to(_FP8).view(torch.uint8), scale
+
+    def _decode(self, i: int, j: int, device, dtype) -> torch.Tensor:
+        data = self.data[i:j].to(device, non_blocking=True)
+        if self.scale is None:
+            return data.to(dtype)
+        return data.view(_FP8).to(dtype).mul_(self.scale[i:j].to(device, non_blocking=True).to(dtype))
 
     def decode(self, device, dtype) -> torch.Tensor:
         """The whole cache as [B, L, C] in `dtype` on `device` (a new tensor)."""
-        data = self.data.to(device, non_blocking=True)
-        out = (data.view(_FP8) if self.scale is not None else data).to(dtype)
-        if self.scale is not None:
-            out = out.mul_(self.scale.to(device, non_blocking=True).to(dtype))
+        out = torch.empty(self.data.shape, dtype=dtype, device=device)
+        for i, j in row_chunks(out.shape[0]):
+            out[i:j] = self._decode(i, j, device, dtype)
         return out.view(self.shape)
+
+    def add_into(self, x: torch.Tensor, alpha: float = 1.0) -> None:
+        """x [B, L, C] (contiguous) += alpha * cache, piece by piece: no full-size temporary."""
+        rows = x.view(-1, x.shape[-1])
+        for i, j in row_chunks(rows.shape[0]):
+            rows[i:j].add_(self._decode(i, j, x.device, x.dtype), alpha=alpha)
 
     def write_rows(self, flat: torch.Tensor, values: torch.Tensor) -> None:
         """Overwrite token rows `flat` [K'] (into the [B*L] rows) with values [.., C] (any leading shape)."""
         rows = values.reshape(-1, values.shape[-1])
-        data, scale = self._encode(rows)
         idx = flat.to(self.device, non_blocking=True)
-        self.data.index_copy_(0, idx, data.to(self.device, non_blocking=True))
-        if scale is not None:
-            self.scale.index_copy_(0, idx, scale.to(self.device, non_blocking=True))
+        for i, j in row_chunks(rows.shape[0]):
+            data, scale = self._encode(rows[i:j])
+            self.data.index_copy_(0, idx[i:j], data.to(self.device, non_blocking=True))
+            if scale is not None:
+                self.scale.index_copy_(0, idx[i:j], scale.to(self.device, non_blocking=True))

@@ -20,7 +20,9 @@ class TapeConfig:
     'nearest' (the update its block computed for the nearest kept token of the same frame, as ToMe's unmerge copies
     a merged token's output) or 'skip' (a pruned token passes its blocks unchanged).
     start_percent / end_percent: sampling range in which TAPE acts (ComfyUI's percent_to_sigma convention).
-    score: attention | key_norm | random. score_samples: query tokens sampled for attention scoring.
+    score: random (default: a fresh uniform draw per token and step, best measured with reuse; smoothing and rotation
+    do not apply to it) | attention (the paper's: attention received, smoothed across frames, ranked with rotation) |
+    key_norm. score_samples: query tokens sampled for attention scoring.
     rotation: priority a token gains per step it goes uncomputed, in units of its per-frame importance rank
     (0 = the paper's pure ranking). Ranking alone prunes the same tokens step after step, so their reused updates
     go stale; rotation brings every token back within about 1 / rotation + 1 / keep steps.
@@ -42,7 +44,7 @@ class TapeConfig:
     end_percent: float = 1.0
     schedule: BudgetSchedule = field(default_factory=BudgetSchedule)
     reselect: ReselectPolicy = field(default_factory=ReselectPolicy)
-    score: str = "attention"
+    score: str = "random"
     score_samples: int = 128
     rotation: float = 1.0
     jitter: float = 0.0

@@ -6,6 +6,8 @@ once, for any batch layout (per-video selections shared by cond and uncond rows)
 
 import torch
 
+from .cache import row_chunks
+
 
 def row_index(kept: torch.Tensor, batch: int, seq_len: int) -> torch.Tensor:
     """kept [Bv, K] token indices per video -> flat row index [batch*K] into a [batch*L, C] view.
@@ -34,3 +36,11 @@ def scatter_rows(x: torch.Tensor, flat: torch.Tensor, y: torch.Tensor) -> torch.
     b, n = x.shape[:2]
     x.view(b * n, *x.shape[2:]).index_copy_(0, flat, y.reshape(-1, *x.shape[2:]).to(x.dtype))
     return x
+
+
+def add_rows(x: torch.Tensor, src: torch.Tensor, index: torch.Tensor, alpha: float = 1.0) -> None:
+    """x [B, L, C] (contiguous) += alpha * rows `index` [B*L] of src [B, K, C], IN PLACE, in pieces of CHUNK_ROWS rows
+    (no full-size temporary)."""
+    rows, src_rows = x.view(-1, x.shape[-1]), src.reshape(-1, src.shape[-1])
+    for i, j in row_chunks(rows.shape[0]):
+        rows[i:j].add_(src_rows.index_select(0, index[i:j]), alpha=alpha)

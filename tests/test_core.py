@@ -276,3 +276,21 @@ def test_config_rejects_bad_reuse_settings():
     for kw in ({"rotation": -1.0}, {"cache_slots": "layer"}, {"cache_format": "fp4"}, {"blend": 2.0}):
         with pytest.raises(ValueError, match=next(iter(kw))):
             TapeConfig(**kw)
+
+
+def test_cache_and_row_adds_work_piece_by_piece(monkeypatch):
+    """The cache's add and the nearest-row add go in pieces (bounded temporary memory): same result as whole."""
+    from comfyui_tape.tape_core import ResidualCache, add_rows
+    from comfyui_tape.tape_core import cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "CHUNK_ROWS", 7)  # 2 x 25 rows: 8 pieces, the last one short
+    g = torch.Generator().manual_seed(3)
+    full, x = torch.randn(2, 25, 16, generator=g), torch.randn(2, 25, 16, generator=g)
+    cache = ResidualCache(full, "bf16")
+    y = x.clone()
+    cache.add_into(y, alpha=0.7)
+    assert torch.allclose(y, x + 0.7 * cache.decode("cpu", torch.float32), atol=1e-6)
+    src, index = torch.randn(2, 5, 16, generator=g), torch.randint(0, 10, (50,), generator=g)
+    y = x.clone()
+    add_rows(y, src, index, alpha=0.3)
+    assert torch.allclose(y, x + 0.3 * src.reshape(10, 16)[index].view_as(x), atol=1e-6)

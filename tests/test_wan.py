@@ -279,7 +279,14 @@ def test_rotation_brings_every_pruned_token_back(wan_models, monkeypatch):
             return sel
 
         monkeypatch.setattr(runtime.TapeRun, "select", recording)
-        cfg = TapeConfig(keep_ratio=0.25, pruned_mode="skip", rotation=rotation, schedule=NO_WARMUP, reselect=EVERY2)
+        cfg = TapeConfig(
+            keep_ratio=0.25,
+            score="attention",
+            pruned_mode="skip",
+            rotation=rotation,
+            schedule=NO_WARMUP,
+            reselect=EVERY2,
+        )
         sample(apply_tape(model, cfg), latent(), pos, neg, steps=6)
         assert len(seen) == 6
         return len(set(torch.cat(seen).tolist()))
