@@ -11,9 +11,12 @@ import json
 import re
 
 FAMILIES = {  # row-name prefix -> (label, style)
-    "sweep new default keep": ("TAPE + rotation, reuse (new default)", "o-"),
-    "sweep old default keep": ("TAPE, nearest (old default)", "s--"),
-    "sweep random reuse keep": ("control: random selection, reuse", "^:"),
+    "sweep new default keep": ("TAPE ranking + rotation, reuse + blend", "o-"),
+    "sweep old default keep": ("TAPE ranking, nearest (default of 0.1)", "s--"),
+    "sweep random reuse keep": ("random selection, reuse (the control)", "^:"),
+}
+POINTS = {  # single rows -> (label, style)
+    "control: random selection, reuse + blend": ("random selection, reuse + blend (default of 0.2)", "*"),
 }
 
 
@@ -30,6 +33,10 @@ def curves(summary: dict) -> dict:
     ]
     if easy:
         out["EasyCache (skips whole steps)"] = ("D-.", sorted(easy))
+    for name, (label, style) in POINTS.items():
+        m = summary.get(name)
+        if m:
+            out[label] = (style, [(m["compute"], m["psnr"], m["temporal_err"])])
     return out
 
 
@@ -52,8 +59,9 @@ def main():
         title = f"{meta.get('ckpt', path)}: {n} clips per point, {steps} steps, CFG {cfg}"
         for label, (style, pts) in curves(summary).items():
             x = [c for c, _, _ in pts]
-            row[0].plot(x, [q for _, q, _ in pts], style, label=label)
-            row[1].plot(x, [t for _, _, t in pts], style, label=label)
+            size = 16 if style == "*" else 6
+            row[0].plot(x, [q for _, q, _ in pts], style, label=label, markersize=size)
+            row[1].plot(x, [t for _, _, t in pts], style, label=label, markersize=size)
         seed = summary.get("scale: unpruned, another seed")
         if seed:
             row[0].axhline(seed["psnr"], color="grey", lw=1, label="another seed, unpruned (scale)")
