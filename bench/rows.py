@@ -24,10 +24,10 @@ def tape(model, keep=0.5, schedule=None, **kw):
 
 
 def old_default() -> dict:
-    """The node defaults of 0.1: nearest, no rotation, reselect every 10 (TapeConfig overrides)."""
+    """The node defaults of 0.1: attention ranking, nearest, no rotation, reselect every 10 (TapeConfig overrides)."""
     from comfyui_tape.tape_core import ReselectPolicy
 
-    return dict(pruned_mode="nearest", rotation=0.0, reselect=ReselectPolicy(every=10))
+    return dict(score="attention", pruned_mode="nearest", rotation=0.0, reselect=ReselectPolicy(every=10))
 
 
 def easycache(model, threshold=0.2):

@@ -10,7 +10,9 @@ import argparse
 import json
 import re
 
-FAMILIES = {  # row-name prefix -> (label, style)
+FAMILIES = {  # row-name prefix -> (label, style); "new default" = "TAPE ranking" in the 2026-11-25 table
+    "sweep default keep": ("random selection, reuse + blend (default)", "*-"),
+    "sweep TAPE ranking keep": ("TAPE ranking + rotation, reuse + blend", "o-"),
     "sweep new default keep": ("TAPE ranking + rotation, reuse + blend", "o-"),
     "sweep old default keep": ("TAPE ranking, nearest (default of 0.1)", "s--"),
     "sweep random reuse keep": ("random selection, reuse (the control)", "^:"),

@@ -90,7 +90,8 @@ class Variant:
     seed_offset: int = 0
 
 
-OLD_DEFAULT = dict(pruned_mode="nearest", rotation=0.0, reselect=ReselectPolicy(every=10))  # the defaults of 0.1
+# the node defaults of 0.1 (TapeConfig overrides)
+OLD_DEFAULT = dict(score="attention", pruned_mode="nearest", rotation=0.0, reselect=ReselectPolicy(every=10))
 RANDOM_REUSE = dict(score="random", smoothing=1.0, rotation=0.0, blend=0.0)  # the control: own update only
 SWEEP_KEEPS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.85)
 
@@ -102,39 +103,43 @@ def variants(
 ) -> list[Variant]:
     """The benchmark's rows at mean keep ratio `keep`. Every TAPE row has one dense warm-up step.
 
-    The main rows share the default block plan and schedule (so they cost the same); the paper's pure ranking
-    (rotation 0), random selection and naive per-frame pruning are the controls; the sweeps draw the frontier."""
+    All TAPE rows share the default block plan and schedule unless named otherwise (so they cost the same). The
+    default (random selection, reuse + blend) against TAPE's attention ranking with rotation and its ablations, the
+    paper's pure ranking, naive per-frame pruning and the random controls; the sweeps draw the frontier.
+    (Row names as in the 2026-11-25 table, where the TAPE-ranking rows were called "new default ...".)"""
     constant = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
     once = ReselectPolicy(every=0)
     default = TapeConfig(keep_ratio=keep)
+    tape = TapeConfig(keep_ratio=keep, score="attention")  # TAPE's ranking + rotation, reuse + blend
 
     def cfg(**kw):
-        return TapeConfig(**{**default.__dict__, **kw})
+        return TapeConfig(**{**tape.__dict__, **kw})
 
     naive = dict(smoothing=1.0, rotation=0.0, blend=0.0, schedule=constant, reselect=once)
     rows = [
-        Variant("new default (TAPE + rotation, reuse)", default),
+        Variant("default: random selection, reuse + blend", default),
         Variant("old default (TAPE, nearest)", cfg(**OLD_DEFAULT)),
+        Variant("TAPE ranking + rotation, reuse + blend", tape),
         Variant("paper's TAPE (pure ranking), reuse", cfg(rotation=0.0, blend=0.0)),
         Variant("paper's TAPE (pure ranking), skip", cfg(rotation=0.0, pruned_mode="skip")),
         Variant("naive per-frame (attention, skip)", cfg(pruned_mode="skip", **naive)),
         Variant("naive per-frame, reuse", cfg(**naive)),
         Variant("control: random selection, reuse", cfg(**RANDOM_REUSE)),
         Variant("control: random selection, nearest", cfg(**{**RANDOM_REUSE, "pruned_mode": "nearest"})),
-        Variant("control: random selection, reuse + blend", cfg(**{**RANDOM_REUSE, "blend": default.blend})),
-        Variant("new default, own update only (blend 0)", cfg(blend=0.0)),
-        Variant("new default, constant schedule", cfg(schedule=constant)),
-        Variant("new default, reselect every 10", cfg(reselect=ReselectPolicy(every=10))),
-        Variant("new default, no smoothing (a=1)", cfg(smoothing=1.0)),
-        Variant("new default, rotation 0.5", cfg(rotation=0.5)),
-        Variant("new default, rotation 2", cfg(rotation=2.0)),
-        Variant("new default, cache per block", cfg(cache_slots="block")),
-        Variant("new default, cache bf16", cfg(cache_format="bf16")),
-        Variant("new default, nearest instead of reuse (no cache)", cfg(pruned_mode="nearest")),
+        Variant("TAPE ranking, own update only (blend 0)", cfg(blend=0.0)),
+        Variant("TAPE ranking, constant schedule", cfg(schedule=constant)),
+        Variant("TAPE ranking, reselect every 10", cfg(reselect=ReselectPolicy(every=10))),
+        Variant("TAPE ranking, no smoothing (a=1)", cfg(smoothing=1.0)),
+        Variant("TAPE ranking, rotation 0.5", cfg(rotation=0.5)),
+        Variant("TAPE ranking, rotation 2", cfg(rotation=2.0)),
+        Variant("default, cache per block", TapeConfig(keep_ratio=keep, cache_slots="block")),
+        Variant("default, cache bf16", TapeConfig(keep_ratio=keep, cache_format="bf16")),
+        Variant("TAPE ranking, nearest instead of reuse (no cache)", cfg(pruned_mode="nearest")),
     ]
     rows += [Variant(f"EasyCache threshold {t}", easycache=t) for t in easycache_thresholds]
     for r in sweep_keeps:
-        rows.append(Variant(f"sweep new default keep {r}", cfg(keep_ratio=r)))
+        rows.append(Variant(f"sweep default keep {r}", TapeConfig(keep_ratio=r)))
+        rows.append(Variant(f"sweep TAPE ranking keep {r}", cfg(keep_ratio=r)))
         rows.append(Variant(f"sweep old default keep {r}", cfg(keep_ratio=r, **OLD_DEFAULT)))
         rows.append(Variant(f"sweep random reuse keep {r}", cfg(keep_ratio=r, **RANDOM_REUSE)))
     rows.append(Variant("scale: unpruned, another seed", seed_offset=1000))
@@ -143,15 +148,14 @@ def variants(
 
 def few_step_variants(keep: float = 0.5) -> list[Variant]:
     """Rows for 4-8-step sampling at CFG 1 (distilled-LoRA graphs): is the dense warm-up step worth its cost?"""
-    default = TapeConfig(keep_ratio=keep)
     no_warmup = BudgetSchedule(preset="linear", spread=0.2, dense_first_steps=0)
+    tape = dict(keep_ratio=keep, score="attention")
     return [
-        Variant("new default (1 dense step)", default),
-        Variant("new default, no dense step", TapeConfig(keep_ratio=keep, schedule=no_warmup)),
-        Variant(
-            "new default, no dense step, nearest",
-            TapeConfig(keep_ratio=keep, schedule=no_warmup, pruned_mode="nearest"),
-        ),
+        Variant("default (1 dense step)", TapeConfig(keep_ratio=keep)),
+        Variant("default, no dense step", TapeConfig(keep_ratio=keep, schedule=no_warmup)),
+        Variant("TAPE ranking + rotation (1 dense step)", TapeConfig(**tape)),
+        Variant("TAPE ranking + rotation, no dense step", TapeConfig(**tape, schedule=no_warmup)),
+        Variant("TAPE ranking, no dense step, nearest", TapeConfig(**tape, schedule=no_warmup, pruned_mode="nearest")),
         Variant("old default (nearest)", TapeConfig(keep_ratio=keep, **OLD_DEFAULT)),
         Variant("control: random selection, reuse", TapeConfig(keep_ratio=keep, **RANDOM_REUSE)),
         Variant("scale: unpruned, another seed", seed_offset=1000),

@@ -294,3 +294,19 @@ def test_cache_and_row_adds_work_piece_by_piece(monkeypatch):
     y = x.clone()
     add_rows(y, src, index, alpha=0.3)
     assert torch.allclose(y, x + 0.3 * src.reshape(10, 16)[index].view_as(x), atol=1e-6)
+
+
+def test_cache_writes_land_whatever_the_layout_of_the_residual():
+    """The bug behind 0.1's reuse mode: Wan's activations are [B, L, C] views of a transposed patch embedding (not
+    contiguous), and writing the fresh rows into a non-contiguous cache went into a temporary copy, so pruned
+    tokens reused the warm-up step's update for the whole run. The cache owns contiguous storage."""
+    from comfyui_tape.tape_core import ResidualCache
+
+    full = torch.randn(2, 12, 16).transpose(1, 2)  # [B, L, C] = [2, 16, 12], stride (192, 1, 16), as in Wan
+    assert not full.is_contiguous()
+    cache = ResidualCache(full, "bf16")
+    fresh = torch.randn(2, 3, 12)
+    flat = torch.tensor([1, 5, 9, 17, 21, 25])
+    cache.write_rows(flat, fresh)
+    out = cache.decode("cpu", torch.float32).view(32, 12)
+    assert torch.allclose(out[flat], fresh.reshape(6, 12), rtol=2**-8, atol=2**-8 * fresh.abs().max())

@@ -370,3 +370,25 @@ def test_a_second_tape_node_replaces_the_first(wan_models, tape_summaries):
     assert all(
         isinstance(p, BlockSpy) for p in off.model_options["transformer_options"]["patches_replace"]["dit"].values()
     )
+
+
+def test_reuse_cache_takes_the_kept_tokens_fresh_update_every_pruned_step(wan_models, monkeypatch):
+    """Through real Wan blocks (whose activations are not contiguous): after each pruned step the cache holds, for
+    every kept token, the residual its span just computed; in 0.1 these writes were lost."""
+    from comfyui_tape.integration.patcher import apply_tape
+    from comfyui_tape.tape_core import ResidualCache, TapeConfig
+
+    checks = []
+    write = ResidualCache.write_rows
+
+    def checked(self, flat, values):
+        write(self, flat, values)
+        got = self.decode(values.device, torch.float32).view(-1, values.shape[-1])[flat]
+        checks.append(float((got - values.reshape(got.shape).float()).abs().max() / values.abs().max()))
+
+    monkeypatch.setattr(ResidualCache, "write_rows", checked)
+    model = load_unet(wan_models["t2v"])
+    pos, neg = conds()
+    warm = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
+    sample(apply_tape(model, TapeConfig(schedule=warm, reselect=ReselectPolicy(every=0))), latent(), pos, neg, steps=4)
+    assert len(checks) == 3 and max(checks) < 2**-3  # one write per pruned step; fp8 rounding only
