@@ -26,13 +26,13 @@ def main():
     from comfyui_tape.testbed.sample import grid_image, load_model, sample_latent
 
     model = load_model(str(REPO / "testbed" / "tape_testbed_wan.safetensors"))
-    demo = ReselectPolicy(every=4)  # what the demo workflow's TAPE Layer Reselect node sets
+    demo = ReselectPolicy(every=4)  # the demo workflow's TAPE Layer Reselect node
     rows = [("unpruned (TAPE bypassed)", model)]
     for name, cfg in (
-        ("demo as shipped in 0.1 (reuse, no rotation)", TapeConfig(reselect=demo, rotation=0.0, blend=0.0)),
-        ("demo with 0.1's default mode (nearest)", TapeConfig(reselect=demo, rotation=0.0, pruned_mode="nearest")),
-        ("demo now (defaults: rotation + reuse)", TapeConfig(reselect=demo)),
-        ("control: random selection + reuse", TapeConfig(reselect=demo, **fidelity.RANDOM_REUSE)),
+        ("0.1 defaults (attention ranking, nearest)", TapeConfig(**{**fidelity.OLD_DEFAULT, "reselect": demo})),
+        ("attention ranking, reuse, no rotation", TapeConfig(reselect=demo, score="attention", rotation=0, blend=0)),
+        ("control: random selection, nearest", TapeConfig(reselect=demo, pruned_mode="nearest")),
+        ("0.2 defaults (random selection, reuse + blend)", TapeConfig(reselect=demo)),
     ):
         rows.append((name, fidelity.patched(model, fidelity.Variant(name, cfg))))
     videos, labels = [], []
