@@ -239,17 +239,13 @@ class TapeRun:
         else:
             # per-frame mean normalisation makes the smoothing mix comparable values across frames
             video = smooth_over_frames(video / video.mean(dim=-1, keepdim=True).clamp(min=1e-12), cfg.smoothing)
-            jitter = None
-            if cfg.jitter > 0:
-                gen = torch.Generator(video.device).manual_seed(hash((cfg.seed, call.step, span)) & 0xFFFFFFFF)
-                jitter = cfg.jitter * torch.rand(call.videos, 1, n, generator=gen, device=video.device)
-            prio = rotation_priority(video, None if age is None else age.view_as(video), cfg.rotation, jitter)
+            prio = rotation_priority(video, None if age is None else age.view_as(video), cfg.rotation)
         kept = select_per_frame(prio, call.k)
         age = age + 1 if age is not None else video.new_ones(call.videos, f * n)
         self.ages[span] = age.scatter_(1, kept, 0.0)
         self.stats.add_jitter(selection_jitter(kept, f, n))
         nearest = None
-        if cfg.pruned_mode == "nearest" or cfg.blend > 0:
+        if cfg.pruned_mode == "nearest" or (cfg.pruned_mode == "reuse" and cfg.blend > 0):
             nearest = nearest_kept(kept, f, call.grid[1], call.grid[2]) + n_prefix
         if n_prefix:
             prefix = torch.arange(n_prefix, device=kept.device).expand(kept.shape[0], -1)

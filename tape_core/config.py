@@ -26,14 +26,13 @@ class TapeConfig:
     rotation: priority a token gains per step it goes uncomputed, in units of its per-frame importance rank
     (0 = the paper's pure ranking). Ranking alone prunes the same tokens step after step, so their reused updates
     go stale; rotation brings every token back within about 1 / rotation + 1 / keep steps.
-    jitter: a random tie-break of this amplitude, drawn per step and position and shared by all frames.
     blend: reuse mode: share of the nearest kept token's fresh update mixed into a pruned token's own cached one
     (1 - blend of the cached update + blend of the neighbour's): the cache brings the token's own content, the
     neighbour what changed since the cache was written.
     cache_slots: 'span' (one cached residual per reselection span) or 'block' (one per pruned block).
     cache_format: 'fp8' (1 byte per value + a scale per token) or 'bf16'.
     cache_device: where the reuse cache lives ('cpu' keeps it off the GPU at the cost of PCIe copies).
-    seed: seeds the 'random' score method and the jitter.
+    seed: seeds the 'random' score method.
     keep_ratio 1 turns TAPE off, except with a 'custom' schedule, whose ratios are absolute.
     """
 
@@ -47,7 +46,6 @@ class TapeConfig:
     score: str = "random"
     score_samples: int = 128
     rotation: float = 1.0
-    jitter: float = 0.0
     blend: float = 0.3
     cache_slots: str = "span"
     cache_format: str = "fp8"
@@ -75,9 +73,8 @@ class TapeConfig:
             raise ValueError(f"score_samples must be >= 1, got {self.score_samples}")
         if not 0.0 <= self.blend <= 1.0:
             raise ValueError(f"blend must be in [0, 1], got {self.blend}")
-        for name in ("rotation", "jitter"):
-            if not 0.0 <= getattr(self, name) <= 100.0:
-                raise ValueError(f"{name} must be in [0, 100], got {getattr(self, name)}")
+        if not 0.0 <= self.rotation <= 100.0:
+            raise ValueError(f"rotation must be in [0, 100], got {self.rotation}")
         if self.cache_slots not in CACHE_SLOTS:
             raise ValueError(f"cache_slots must be one of {CACHE_SLOTS}, got '{self.cache_slots}'")
         if self.cache_format not in CACHE_FORMATS:

@@ -67,23 +67,16 @@ def frame_rank(scores: torch.Tensor) -> torch.Tensor:
     return rank / max(1, n - 1)
 
 
-def rotation_priority(
-    importance: torch.Tensor, age: torch.Tensor | None, rotation: float, jitter: torch.Tensor | None = None
-) -> torch.Tensor:
+def rotation_priority(importance: torch.Tensor, age: torch.Tensor | None, rotation: float) -> torch.Tensor:
     """Priority for select_per_frame that makes the kept set rotate across steps.
 
     importance [B, F, N] (temporally smoothed); age [B, F, N] steps since each token was last computed (None: all 0);
-    rotation: priority gained per step uncomputed, in units of the per-frame importance rank; jitter [B, 1, N] or
-    None: a tie-break shared by all frames (keeps the set consistent across frames within a step).
-    rotation 0 without jitter is the paper's pure ranking (the same top-k as `importance`).
-    With rotation > 0 every token is recomputed within about 1 / rotation + 1 / keep steps, the important ones more
-    often, so no token's cached update goes stale for long.
+    rotation: priority gained per step uncomputed, in units of the per-frame importance rank.
+    rotation 0 is the paper's pure ranking (the same top-k as `importance`). With rotation > 0 every token is
+    recomputed within about 1 / rotation + 1 / keep steps, the important ones first, so no token's cached update
+    goes stale for long.
     """
-    if rotation <= 0 and jitter is None:
+    if rotation <= 0:
         return importance
     prio = frame_rank(importance)
-    if age is not None and rotation > 0:
-        prio = prio + rotation * age
-    if jitter is not None:
-        prio = prio + jitter
-    return prio
+    return prio if age is None else prio + rotation * age

@@ -237,15 +237,6 @@ def test_rotation_zero_is_pure_ranking_and_rotation_brings_old_tokens_in():
     assert not (select_per_frame(rotation_priority(imp, age, 0.0), 4).view(3, 4) % 16 == 0).any()
 
 
-def test_rotation_jitter_keeps_the_set_consistent_across_frames():
-    from comfyui_tape.tape_core import rotation_priority
-
-    imp = torch.ones(2, 5, 32)  # no preference: the jitter alone decides, identically in every frame
-    jitter = torch.rand(2, 1, 32, generator=torch.Generator().manual_seed(1))
-    kept = select_per_frame(rotation_priority(imp, None, 1.0, jitter), 8)
-    assert selection_jitter(kept, 5, 32).abs().max() == 0
-
-
 @pytest.mark.parametrize("fmt", ["fp8", "bf16"])
 def test_residual_cache_roundtrip_and_row_writes(fmt):
     from comfyui_tape.tape_core import ResidualCache
