@@ -147,3 +147,25 @@ def test_other_resolution_and_an_interrupted_run_leave_no_state(model):
     with pytest.raises(RuntimeError, match="interrupted"):
         comfy.sample.sample(m, noise, 3, 3.0, "euler", "simple", pos, neg, lat, callback=boom, disable_pbar=True)
     assert torch.equal(sample(m, latent(frames=2, h=4, w=4), pos, neg, steps=3), ref_small)
+
+
+def test_fifty_runs_leave_nothing_behind(model):
+    """50 sampling runs in a loop: no TapeRun (selections, ages, reuse cache) outlives its run, and memory does not
+    grow run after run."""
+    import gc
+    import resource
+
+    from comfyui_tape.integration.runtime import TapeRun
+
+    m = tape(model)
+    pos, neg = conds()
+    lat = latent(frames=2, h=4, w=4)
+    for _ in range(5):
+        sample(m, lat, pos, neg, steps=2)
+    gc.collect()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; a peak, so growth shows as a new peak
+    for _ in range(50):
+        sample(m, lat, pos, neg, steps=2)
+    gc.collect()
+    assert not [o for o in gc.get_objects() if type(o) is TapeRun]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 50 * 1024
