@@ -128,4 +128,19 @@ def tape_diffusion_model_wrapper(executor, *args, **kwargs):
         return executor(*args, **kwargs)
     finally:
         t_opts.pop(CALL_KEY, None)
+        if call.mode in ("prune", "record") and call.blocks_run == 0:
+            _warn_blocks_bypassed(run, executor.class_obj)
+            call.mode = "dense"  # nothing was pruned: count it as what ran
         run.account(call)
+
+
+def _warn_blocks_bypassed(run: TapeRun, diffusion_model):
+    """TAPE planned this call but none of its block patches ran: another node replaced the model's forward with
+    its own copy that skips ComfyUI's block-patch seam (ComfyUI-TeaCache does this for Wan, HunyuanVideo, LTX)."""
+    replaced = [n for n in ("forward", "_forward", "forward_orig") if n in vars(diffusion_model)]
+    who = f"'{', '.join(replaced)}' of the model was replaced by another node" if replaced else "the blocks ran"
+    run.warn_once(
+        "bypassed",
+        f"TAPE's block patches did not run ({who} without ComfyUI's block-patch seam; TeaCache-style nodes do "
+        "this), so TAPE pruned nothing. Use TAPE or that node, not both.",
+    )

@@ -63,6 +63,7 @@ class CallPlan:
     chunks: tuple = (0,)  # cond_or_uncond of this call
     batch: int = 1
     per_call: dict = field(default_factory=dict)  # per-call index / rope caches, span inputs
+    blocks_run: int = 0  # TAPE block patches that ran in this call (0: something bypassed the blocks' seam)
 
     @property
     def videos(self) -> int:
@@ -315,6 +316,7 @@ class TapeBlockPatch:
         call: CallPlan | None = t_opts.get(CALL_KEY)
         if call is None or call.mode in ("off", "dense"):
             return self.run_block(args, extra)
+        call.blocks_run += 1
         run = call.run
         plan = run.spec.plan
         role, span = plan.roles[self.index], plan.spans[self.index]

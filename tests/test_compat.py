@@ -169,3 +169,26 @@ def test_fifty_runs_leave_nothing_behind(model):
     gc.collect()
     assert not [o for o in gc.get_objects() if type(o) is TapeRun]
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 50 * 1024
+
+
+def test_a_node_that_replaces_the_forward_is_named_not_silently_ignored(model, tape_summaries, caplog):
+    """Packs like ComfyUI-TeaCache replace the model's forward_orig (an object patch) with their own copy that does
+    not look up ComfyUI's block patches. TAPE then cannot act: it must say so and not report pruned steps."""
+    from comfy.ldm.wan.model import WanModel
+
+    dm = model.model.diffusion_model
+
+    def forward_without_block_patches(*args, **kwargs):
+        to = dict(kwargs.get("transformer_options", {}))
+        to.pop("patches_replace", None)
+        return WanModel.forward_orig(dm, *args, **{**kwargs, "transformer_options": to})
+
+    teacache_like = model.clone()
+    teacache_like.add_object_patch("diffusion_model.forward_orig", forward_without_block_patches)
+    pos, neg = conds()
+    n = len(tape_summaries())
+    sample(tape(teacache_like), latent(), pos, neg, steps=3)
+    assert pruned_steps(tape_summaries, n) == [0]
+    assert any(
+        "block patches did not run" in r.getMessage() and "forward_orig" in r.getMessage() for r in caplog.records
+    )
