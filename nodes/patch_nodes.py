@@ -1,5 +1,7 @@
 """TAPE Patch Model, TAPE Budget Schedule, TAPE Layer Reselect."""
 
+from contextlib import contextmanager
+
 from comfy_api.latest import io
 
 from ..integration.patcher import apply_tape
@@ -10,6 +12,19 @@ from ..tape_core.schedule import MIN_KEEP, SCHEDULE_PRESETS, parse_ratio_list
 
 ScheduleType = io.Custom("TAPE_SCHEDULE")
 ReselectType = io.Custom("TAPE_RESELECT")
+_FROM_RESELECT = ("reselect_blocks", "reselect_every", "dense_first_blocks", "dense_last_blocks")
+
+
+@contextmanager
+def errors_named(node: str):
+    """Bad input raises ValueError naming the input and its allowed range; say which node it was typed into."""
+    try:
+        yield
+    except ValueError as e:
+        msg = str(e)
+        if node == "TAPE Patch Model" and msg.startswith(_FROM_RESELECT):
+            msg = f"the reselect input (from TAPE Layer Reselect): {msg}"
+        raise ValueError(f"{node}: {msg}") from None
 
 
 class TAPEPatchModel(io.ComfyNode):
@@ -135,19 +150,20 @@ class TAPEPatchModel(io.ComfyNode):
     ) -> io.NodeOutput:
         if not enabled:
             return io.NodeOutput(model)
-        config = TapeConfig(
-            keep_ratio=keep_ratio,
-            smoothing=smoothing,
-            pruned_mode=pruned_mode,
-            start_percent=start_percent,
-            end_percent=end_percent,
-            schedule=schedule or BudgetSchedule(),
-            reselect=reselect or ReselectPolicy(),
-            score=score,
-            cache_device=cache_device,
-            rotation=rotation,
-        )
-        return io.NodeOutput(apply_tape(model, config))
+        with errors_named("TAPE Patch Model"):
+            config = TapeConfig(
+                keep_ratio=keep_ratio,
+                smoothing=smoothing,
+                pruned_mode=pruned_mode,
+                start_percent=start_percent,
+                end_percent=end_percent,
+                schedule=schedule or BudgetSchedule(),
+                reselect=reselect or ReselectPolicy(),
+                score=score,
+                cache_device=cache_device,
+                rotation=rotation,
+            )
+            return io.NodeOutput(apply_tape(model, config))
 
 
 class TAPEBudgetSchedule(io.ComfyNode):
@@ -199,8 +215,9 @@ class TAPEBudgetSchedule(io.ComfyNode):
 
     @classmethod
     def execute(cls, preset, spread, dense_first_steps, dense_last_steps, custom_ratios) -> io.NodeOutput:
-        custom = parse_ratio_list(custom_ratios) if preset == "custom" else ()
-        return io.NodeOutput(BudgetSchedule(preset, spread, dense_first_steps, dense_last_steps, custom))
+        with errors_named("TAPE Budget Schedule"):
+            custom = parse_ratio_list(custom_ratios) if preset == "custom" else ()
+            return io.NodeOutput(BudgetSchedule(preset, spread, dense_first_steps, dense_last_steps, custom))
 
 
 class TAPELayerReselect(io.ComfyNode):
@@ -245,5 +262,6 @@ class TAPELayerReselect(io.ComfyNode):
 
     @classmethod
     def execute(cls, reselect_every, reselect_blocks, dense_first_blocks, dense_last_blocks) -> io.NodeOutput:
-        blocks = parse_block_list(reselect_blocks)
-        return io.NodeOutput(ReselectPolicy(reselect_every, blocks, dense_first_blocks, dense_last_blocks))
+        with errors_named("TAPE Layer Reselect"):
+            blocks = parse_block_list(reselect_blocks)
+            return io.NodeOutput(ReselectPolicy(reselect_every, blocks, dense_first_blocks, dense_last_blocks))

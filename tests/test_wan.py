@@ -191,14 +191,18 @@ def test_cond_uncond_share_kept_set_across_two_calls(wan_models):
 # ---- inputs and models TAPE must refuse ---------------------------------------------------------------------
 def test_bad_inputs_are_named(wan_models):
     model = load_unet(wan_models["t2v"])
-    with pytest.raises(ValueError, match=r"keep_ratio must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"^TAPE Patch Model: keep_ratio must be in \(0, 1\]"):
         patch(model, keep=0.0)
     with pytest.raises(ValueError, match="start_percent .* must not be greater than end_percent"):
         patch(model, start=0.7, end=0.3)
     bad = TAPELayerReselect.execute(10, "0, 2, 9", 1, 0).result[0]
-    with pytest.raises(ValueError, match=r"reselect_blocks \[9\] do not exist: this model has 4 blocks \(0-3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^TAPE Patch Model: the reselect input \(from TAPE Layer Reselect\): reselect_blocks \[9\] do not "
+        r"exist: this model has 4 blocks \(0-3\)",
+    ):
         patch(model, reselect=bad)
-    with pytest.raises(ValueError, match="custom_ratios"):
+    with pytest.raises(ValueError, match="^TAPE Budget Schedule: custom_ratios"):
         TAPEBudgetSchedule.execute("custom", 0.2, 1, 0, "0.5, 2")
 
 
