@@ -8,7 +8,7 @@ from workflow_server import ComfyServer, load_workflow, set_mode, set_widget, ui
 # CI sizes: the shipped demo samples 16 frames of 64x64 in 20 steps; here 8 frames of 48x48 in 10 steps.
 CI_LATENT = (192, 192, 29)  # EmptyHunyuanLatentVideo width, height, length -> [1, 16, 8, 24, 24]
 CI_STEPS = 10
-PSNR_FLOOR_DB = 15.0  # TAPE vs the same graph with TAPE bypassed: measured 16.8 dB at the CI size
+PSNR_FLOOR_DB = 19.5  # TAPE vs the same graph bypassed, CI size: measured 21.1 dB (0.1 defaults: 16.8)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,7 @@ def test_testbed_demo_workflow_runs_and_stays_close_to_unpruned(server):
     assert tape.shape == ref.shape == (8, 48, 48, 3)
     mse = float(((tape - ref) ** 2).mean())
     psnr = 10 * np.log10(1.0 / max(mse, 1e-12))
+    print(f"demo workflow, TAPE vs bypassed: {psnr:.2f} dB")
     assert 0 < mse and psnr >= PSNR_FLOOR_DB, psnr
 
 
