@@ -112,6 +112,9 @@ def tape_outer_sample_wrapper(executor, *args, **kwargs):
     finally:
         if run is not None:
             log.info(run.summary(), extra={"tape_stats": run.stats})
+            hint = run.pruned_nothing_hint()
+            if hint:
+                log.warning(hint)
             run.release()
         guider.model_options = orig_model_options
 

@@ -202,6 +202,18 @@ class TapeRun:
         self.stats.steps_pruned.add(call.sigma)
         self.stats.kept_fracs.append(call.k / call.tokens_per_frame)
 
+    def pruned_nothing_hint(self) -> str | None:
+        """Why a run that ran steps pruned none of them, when settings explain it (else None)."""
+        s = self.stats
+        if not s.steps_seen or s.steps_pruned or "bypassed" in self._warned:  # that warning already says why
+            return None
+        sched = self.spec.config.schedule
+        return (
+            f"TAPE pruned nothing in this run: all {len(s.steps_seen)} of its steps were dense (TAPE Budget Schedule: "
+            f"dense_first_steps {sched.dense_first_steps} + dense_last_steps {sched.dense_last_steps}, or a "
+            "start/end percent window that holds only those). Lower them to prune."
+        )
+
     def summary(self) -> str:
         s = self.stats
         n_seen = len(s.steps_seen)

@@ -192,3 +192,11 @@ def test_a_node_that_replaces_the_forward_is_named_not_silently_ignored(model, t
     assert any(
         "block patches did not run" in r.getMessage() and "forward_orig" in r.getMessage() for r in caplog.records
     )
+
+
+def test_settings_that_prune_nothing_are_warned_about(model, tape_summaries, caplog):
+    """A 2-step run with a dense warm-up step and a dense last step prunes nothing: say so, and why."""
+    pos, neg = conds()
+    m = tape(model, schedule=BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1, dense_last_steps=1))
+    sample(m, latent(), pos, neg, steps=2)
+    assert any("pruned nothing in this run" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
