@@ -24,10 +24,10 @@ def tape(model, keep=0.5, schedule=None, **kw):
 
 
 def old_default() -> dict:
-    """The node defaults of 0.1: attention ranking, nearest, no rotation, reselect every 10 (TapeConfig overrides)."""
-    from comfyui_tape.tape_core import ReselectPolicy
+    """The node defaults of 0.1 (TapeConfig overrides), as the fidelity tables define them."""
+    from comfyui_tape.testbed.fidelity import OLD_DEFAULT
 
-    return dict(score="attention", pruned_mode="nearest", rotation=0.0, reselect=ReselectPolicy(every=10))
+    return dict(OLD_DEFAULT)
 
 
 def easycache(model, threshold=0.2):

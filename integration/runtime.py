@@ -254,8 +254,9 @@ class TapeRun:
             video = smooth_over_frames(video / video.mean(dim=-1, keepdim=True).clamp(min=1e-12), cfg.smoothing)
             prio = rotation_priority(video, None if age is None else age.view_as(video), cfg.rotation)
         kept = select_per_frame(prio, call.k)
-        age = age + 1 if age is not None else video.new_ones(call.videos, f * n)
-        self.ages[span] = age.scatter_(1, kept, 0.0)
+        if cfg.score != "random":  # only rotation reads the ages
+            age = age + 1 if age is not None else video.new_ones(call.videos, f * n)
+            self.ages[span] = age.scatter_(1, kept, 0.0)
         self.stats.add_jitter(selection_jitter(kept, f, n))
         nearest = None
         if cfg.pruned_mode == "nearest" or (cfg.pruned_mode == "reuse" and cfg.blend > 0):
