@@ -49,7 +49,7 @@ class BlockBench:
     def call_plan(self, keep):
         from comfyui_tape.integration.runtime import CallPlan
 
-        return CallPlan(self.run, "prune", 0.5, 5, 30, keep, self.grid, (1, 0), self.batch)
+        return CallPlan(self.run, "prune", 0.5, 5, 30, keep, self.grid, chunks=(1, 0), batch=self.batch)
 
     def kept(self, keep):
         from comfyui_tape.tape_core import keep_count, select_per_frame
@@ -134,7 +134,7 @@ class BlockBench:
             return {"img": x, "txt": self.ctx, "vec": self.e0, "pe": self.pe, "transformer_options": {CALL_KEY: call}}
 
         extra = {"original_block": self.block_wrap}
-        score_patch = TapeBlockPatch(score_i)
+        score_patch = TapeBlockPatch(score_i, "double_block")
 
         def scored():
             self.run.selections.clear()
@@ -142,7 +142,7 @@ class BlockBench:
 
         score_block = self.t(scored)
         scored()  # leaves this step's selection for the PRUNE block
-        prune_patch = TapeBlockPatch(mid)
+        prune_patch = TapeBlockPatch(mid, "double_block")
         prune_block = self.t(lambda: prune_patch(args(xw), extra))
         n_score = roles.count("score")
         n_pruned = roles.count("prune")
@@ -192,7 +192,7 @@ class BlockBench:
                     "pe": self.pe,
                     "transformer_options": {CALL_KEY: call},
                 }
-                xw = TapeBlockPatch(i)(args, extra)["img"]
+                xw = TapeBlockPatch(i, "double_block")(args, extra)["img"]
             torch.cuda.synchronize()
         return found
 

@@ -18,6 +18,7 @@ from comfy.patcher_extension import WrappersMP
 
 from ..tape_core import BlockPlan, TapeConfig
 from .adapters import adapter_for
+from .adapters.base import VideoDiTAdapter
 from .runtime import CALL_KEY, RUN_KEY, TapeBlockPatch, TapeRun
 
 log = logging.getLogger("TAPE")
@@ -30,7 +31,7 @@ WRAPPER_KEY = "tape"
 class TapeSpec:
     config: TapeConfig
     plan: BlockPlan
-    adapter: object
+    adapter: VideoDiTAdapter
 
 
 def diffusion_model_of(model):
@@ -45,7 +46,7 @@ def diffusion_model_of(model):
 def plan_for(model, config: TapeConfig) -> tuple[BlockPlan, object]:
     """Validate config against the model (raises ValueError naming the input) and build the block plan."""
     adapter = adapter_for(diffusion_model_of(model))
-    return config.reselect.plan(adapter.n_blocks), adapter
+    return config.reselect.plan(len(adapter.blocks)), adapter
 
 
 def apply_tape(model, config: TapeConfig):
@@ -65,8 +66,8 @@ def apply_tape(model, config: TapeConfig):
     for i, role in enumerate(plan.roles):
         if role.value == "dense":
             continue
-        key = (adapter.block_kind, i)
-        m.set_model_patch_replace(TapeBlockPatch(i, existing.get(key)), "dit", adapter.block_kind, i)
+        kind, n = adapter.blocks[i]
+        m.set_model_patch_replace(TapeBlockPatch(i, kind, existing.get((kind, n))), "dit", kind, n)
     return m
 
 
@@ -125,7 +126,7 @@ def tape_diffusion_model_wrapper(executor, *args, **kwargs):
     run: TapeRun | None = t_opts.get(RUN_KEY) if t_opts is not None else None
     if run is None:
         return executor(*args, **kwargs)
-    call = run.plan_call(args[0], t_opts, run.spec.adapter.token_grid(args, kwargs))
+    call = run.plan_call(args[0], t_opts, run.spec.adapter.layout(args, kwargs))
     t_opts[CALL_KEY] = call
     try:
         return executor(*args, **kwargs)

@@ -31,6 +31,7 @@ from ..tape_core import (
     selection_jitter,
     smooth_over_frames,
 )
+from .adapters.base import CallLayout, KeptRows
 
 log = logging.getLogger("TAPE")
 
@@ -40,12 +41,53 @@ CALL_KEY = "tape_call"  # transformer_options key of the per-call CallPlan (set 
 
 @dataclass
 class Selection:
-    """The kept set of one span: kept [Bv, K] token indices per video, shared by cond and uncond rows."""
+    """The kept set of one span, in video-token coordinates (0 .. F*H*W - 1), shared by cond and uncond rows.
+
+    kept [Bv, K]: kept video tokens per video; frame_major: exactly k sorted tokens per frame, frames in order;
+    nearest [Bv, F*H*W]: each video token's nearest kept token, as a position in `kept` (or None)."""
 
     step_key: float
     kept: torch.Tensor
-    frame_major: bool  # exactly k sorted tokens per frame, frames in order (lets per-frame vec pass unchanged)
-    nearest: torch.Tensor | None = None  # [Bv, L]: each token's nearest kept token, as a position in `kept`
+    frame_major: bool
+    nearest: torch.Tensor | None = None
+
+    def rows(self, call: CallPlan, span: int, seq_len: int) -> KeptRows | None:
+        """The kept rows of a block whose `img` has seq_len rows laid out [prefix | video | suffix] (None when the
+        block is shorter than prefix + video: the layout is not what the adapter described)."""
+        key = ("rows", span, seq_len)
+        rows = call.per_call.get(key)
+        if rows is None:
+            p, v = call.n_prefix, call.video_tokens
+            s = seq_len - p - v
+            if s < 0:
+                return None
+            kept = _with_ends(self.kept + p, p, seq_len - s, seq_len)
+            flat = row_index(kept, call.batch, seq_len)
+            rows = call.per_call[key] = KeptRows(kept, flat, self.frame_major and p == 0 and s == 0, (span, seq_len))
+        return rows
+
+    def nearest_rows(self, call: CallPlan, span: int, seq_len: int) -> torch.Tensor | None:
+        """[B*L] flat positions into the gathered rows: each row's nearest kept row (prefix and suffix: themselves)."""
+        if self.nearest is None:
+            return None
+        key = ("nn", span, seq_len)
+        nn = call.per_call.get(key)
+        if nn is None:
+            p, k = call.n_prefix, self.kept.shape[1]
+            s = seq_len - p - call.video_tokens
+            nearest = _with_ends(self.nearest + p, p, p + k, p + k + s)
+            nn = call.per_call[key] = row_index(nearest, call.batch, p + k + s)
+        return nn
+
+
+def _with_ends(middle: torch.Tensor, n_prefix: int, suffix_start: int, suffix_end: int) -> torch.Tensor:
+    """[Bv, M] -> [Bv, n_prefix + M + (suffix_end - suffix_start)]: 0..n_prefix-1, middle, suffix_start..end-1."""
+    parts = [middle]
+    if n_prefix:
+        parts.insert(0, torch.arange(n_prefix, device=middle.device).expand(middle.shape[0], -1))
+    if suffix_end > suffix_start:
+        parts.append(torch.arange(suffix_start, suffix_end, device=middle.device).expand(middle.shape[0], -1))
+    return torch.cat(parts, dim=1) if len(parts) > 1 else middle
 
 
 @dataclass
@@ -59,7 +101,8 @@ class CallPlan:
     step: int = 0
     steps: int = 0
     keep: float = 1.0
-    grid: tuple[int, int, int] = (0, 0, 0)  # latent token grid (F, H, W) after patching
+    grid: tuple[int, int, int] = (0, 0, 0)  # prunable token grid (F, H, W) after patching
+    n_prefix: int = 0  # protected rows before the video in every block's img (adapters/base.py)
     chunks: tuple = (0,)  # cond_or_uncond of this call
     batch: int = 1
     per_call: dict = field(default_factory=dict)  # per-call index / rope caches, span inputs
@@ -158,7 +201,7 @@ class TapeRun:
         return step, steps
 
     @torch.compiler.disable  # host bookkeeping (reads sigma once per call): never traced by torch.compile
-    def plan_call(self, x: torch.Tensor, t_opts: dict, grid: tuple[int, int, int]) -> CallPlan:
+    def plan_call(self, x: torch.Tensor, t_opts: dict, layout: CallLayout) -> CallPlan:
         cfg = self.spec.config
         sigmas = t_opts.get("sigmas")
         if sigmas is None:
@@ -178,8 +221,11 @@ class TapeRun:
         if cfg.schedule.preset != "custom" and cfg.keep_ratio >= 1.0:
             keep = 1.0
         mode = "prune" if keep < 1.0 else ("record" if cfg.pruned_mode == "reuse" else "dense")
+        if layout.refusal and mode != "dense":
+            self.warn_once("layout", f"{layout.refusal}; those calls run dense")
+            mode = "dense"
         self.stats.steps_seen.add(sigma)
-        return CallPlan(self, mode, sigma, step, steps, keep, grid, chunks, x.shape[0])
+        return CallPlan(self, mode, sigma, step, steps, keep, layout.grid, layout.n_prefix, chunks, x.shape[0])
 
     @torch.compiler.disable
     def account(self, call: CallPlan):
@@ -187,18 +233,19 @@ class TapeRun:
         if call.mode == "off":
             return
         adapter, plan = self.spec.adapter, self.spec.plan
-        seq_len = call.per_call.get("seq_len", call.video_tokens)
-        ctx_len = call.per_call.get("ctx_len", 0)
-        dense = adapter.block_flops(seq_len, ctx_len) * plan.n_blocks
-        self.stats.flops_dense += dense
-        if call.mode != "prune":
-            self.stats.flops_run += dense
+        pruned = call.mode == "prune"
+        cut = call.video_tokens - call.grid[0] * call.k  # rows a pruned block does not run
+        for i, (kind, _) in enumerate(adapter.blocks):
+            # (rows, context) of this kind as its patched blocks saw them; prefix + video where none ran
+            seq_len, ctx_len = call.per_call.get(("len", kind), (call.n_prefix + call.video_tokens, 0))
+            dense = adapter.block_flops(kind, seq_len, ctx_len)
+            self.stats.flops_dense += dense
+            if pruned and plan.roles[i] is BlockRole.PRUNE:
+                self.stats.flops_run += adapter.block_flops(kind, seq_len - cut, ctx_len)
+            else:
+                self.stats.flops_run += dense
+        if not pruned:
             return
-        n_prefix = seq_len - call.video_tokens
-        kept = n_prefix + call.grid[0] * call.k
-        n_pruned = len(plan.pruned_blocks())
-        self.stats.flops_run += adapter.block_flops(kept, ctx_len) * n_pruned
-        self.stats.flops_run += adapter.block_flops(seq_len, ctx_len) * (plan.n_blocks - n_pruned)
         self.stats.steps_pruned.add(call.sigma)
         self.stats.kept_fracs.append(call.k / call.tokens_per_frame)
 
@@ -239,11 +286,11 @@ class TapeRun:
         )
 
     # ---- selection ------------------------------------------------------------------------------------
-    def select(self, scores: torch.Tensor, call: CallPlan, n_prefix: int, span: int = 0) -> Selection:
-        """scores [B, L] for all tokens of the call -> Selection shared by the rows of each video."""
+    def select(self, scores: torch.Tensor, call: CallPlan, span: int = 0) -> Selection:
+        """scores [B, F*H*W] of the call's video tokens -> Selection shared by the rows of each video."""
         cfg = self.spec.config
         f, n = call.grid[0], call.tokens_per_frame
-        video = scores[:, n_prefix:].float().reshape(len(call.chunks), call.videos, f, n).mean(dim=0)
+        video = scores.float().reshape(len(call.chunks), call.videos, f, n).mean(dim=0)
         age = self.ages.get(span)
         if age is not None and age.shape != (call.videos, f * n):
             age = None  # the grid changed (another latent size): start counting afresh
@@ -260,13 +307,8 @@ class TapeRun:
         self.stats.add_jitter(selection_jitter(kept, f, n))
         nearest = None
         if cfg.pruned_mode == "nearest" or (cfg.pruned_mode == "reuse" and cfg.blend > 0):
-            nearest = nearest_kept(kept, f, call.grid[1], call.grid[2]) + n_prefix
-        if n_prefix:
-            prefix = torch.arange(n_prefix, device=kept.device).expand(kept.shape[0], -1)
-            kept = torch.cat([prefix, kept + n_prefix], dim=1)
-            if nearest is not None:
-                nearest = torch.cat([prefix, nearest], dim=1)
-        return Selection(call.sigma, kept, frame_major=n_prefix == 0, nearest=nearest)
+            nearest = nearest_kept(kept, f, call.grid[1], call.grid[2])
+        return Selection(call.sigma, kept, frame_major=True, nearest=nearest)
 
     # ---- reuse cache ----------------------------------------------------------------------------------
     def _cache_key(self, slot: tuple, call: CallPlan) -> tuple:
@@ -315,8 +357,9 @@ class TapeBlockPatch:
 
     is_tape = True
 
-    def __init__(self, index: int, prev=None):
-        self.index = index
+    def __init__(self, index: int, kind: str, prev=None):
+        self.index = index  # position in the adapter's `blocks` (the plan's numbering)
+        self.kind = kind  # ComfyUI's block kind ("double_block", "single_block")
         self.prev = prev
 
     def run_block(self, args: dict, extra: dict) -> dict:
@@ -327,10 +370,15 @@ class TapeBlockPatch:
     def __call__(self, args: dict, extra: dict) -> dict:
         t_opts = args.get("transformer_options") or {}
         call: CallPlan | None = t_opts.get(CALL_KEY)
-        if call is None or call.mode in ("off", "dense"):
+        if call is None or call.mode == "off":
             return self.run_block(args, extra)
         call.blocks_run += 1
         run = call.run
+        if ("len", self.kind) not in call.per_call:  # the cost model's view of this block kind (host values)
+            adapter = run.spec.adapter
+            call.per_call[("len", self.kind)] = (args["img"].shape[1], adapter.context_len(self.kind, args))
+        if call.mode == "dense":
+            return self.run_block(args, extra)
         plan = run.spec.plan
         role, span = plan.roles[self.index], plan.spans[self.index]
         if role is BlockRole.SCORE:
@@ -345,14 +393,12 @@ class TapeBlockPatch:
     def _score(self, args, extra, call: CallPlan, span: int) -> dict:
         run = call.run
         img = args["img"]
-        call.per_call["seq_len"] = img.shape[1]
-        call.per_call["ctx_len"] = args["txt"].shape[1] if torch.is_tensor(args.get("txt")) else 0
-        n_prefix = img.shape[1] - call.video_tokens
-        if n_prefix < 0:
+        p, v = call.n_prefix, call.video_tokens
+        if img.shape[1] < p + v:
             run.warn_once(
                 "grid",
-                f"block input has {img.shape[1]} tokens, fewer than the {call.video_tokens} "
-                f"of the latent grid {call.grid}; running dense",
+                f"block input has {img.shape[1]} tokens, fewer than the {p} + {v} of the latent grid {call.grid}; "
+                "running dense",
             )
             return self.run_block(args, extra)
         sel = run.selections.get(span)
@@ -362,28 +408,30 @@ class TapeBlockPatch:
         if cfg.score == "random":
             out = self.run_block(args, extra)
             seed = hash((cfg.seed, call.step, span)) & 0xFFFFFFFF
-            scores = score_random(img.shape[0], img.shape[1], seed, device=img.device)
+            scores = score_random(img.shape[0], v, seed, device=img.device)
         else:
-            out, scores = self._run_scored(args, extra, cfg)
+            out, scores = self._run_scored(args, extra, cfg, run.spec.adapter.attention_len(self.kind, args))
             if scores is None:
                 run.warn_once("noattn", "no self-attention call seen in a scoring block; running dense")
                 return out
-        run.selections[span] = run.select(scores, call, n_prefix, span)
+            scores = scores[:, p : p + v]
+        run.selections[span] = run.select(scores, call, span)
         return out
 
-    def _run_scored(self, args, extra, cfg):
-        """Run the block dense with an attention override that scores its first (self-)attention call.
-        The override exists only during this call and chains any override already set (e.g. Sage nodes)."""
+    def _run_scored(self, args, extra, cfg, attn_len: int):
+        """Run the block dense with an attention override that scores its first self-attention call (query and key
+        length attn_len; a cross-attention's keys are the text). The override exists only during this call and chains
+        any override already set (e.g. Sage nodes). Returns (block output, scores [B, attn_len] or None)."""
         t_opts = args["transformer_options"]
         slot = {}
         prev_override = t_opts.get("optimized_attention_override")
-        seq_len = args["img"].shape[1]
 
         def scoring_override(func, *a, **kw):
             if "scores" not in slot:
                 q, k = a[0], a[1]
                 skip = kw.get("skip_reshape", False)
-                if (q.shape[2] if skip else q.shape[1]) == seq_len:
+                dim = 2 if skip else 1
+                if q.shape[dim] == attn_len and k.shape[dim] == attn_len:
                     with torch.no_grad():
                         if cfg.score == "key_norm":
                             slot["scores"] = score_key_norm(k, kw["heads"], skip)
@@ -405,19 +453,14 @@ class TapeBlockPatch:
 
     def _slot(self, spec, span: int) -> tuple[tuple, bool, bool]:
         """(cache slot, does the slot start at this block, does it end here) in reuse mode. A span slot caches the
-        residual of the whole span (equal to the sum of per-block caches while the kept set is the span's)."""
+        residual of the whole span (equal to the sum of per-block caches while the kept set is the span's); where a
+        span crosses from one block kind to another (their rows differ), each kind's part is a slot of its own."""
         if spec.config.cache_slots == "block":
             return ("block", self.index), True, True
-        return ("span", span), spec.plan.is_span_start(self.index), spec.plan.is_span_end(self.index)
-
-    @staticmethod
-    def _nearest_rows(call: CallPlan, span: int, sel, x, y):
-        if sel.nearest is None:
-            return None
-        nn = call.per_call.get(("nn", span))
-        if nn is None:
-            nn = call.per_call[("nn", span)] = row_index(sel.nearest, x.shape[0], y.shape[1])
-        return nn
+        plan, blocks, i = spec.plan, spec.adapter.blocks, self.index
+        starts = plan.is_span_start(i) or blocks[i - 1][0] != self.kind
+        ends = plan.is_span_end(i) or (i + 1 < len(blocks) and blocks[i + 1][0] != self.kind)
+        return ("span", span, self.kind), starts, ends
 
     def _record(self, args, extra, call: CallPlan, span: int) -> dict:
         """Dense step in reuse mode: remember each slot's full residual so later pruned steps can reuse it."""
@@ -446,10 +489,12 @@ class TapeBlockPatch:
         if sel is None or sel.step_key != call.sigma:
             run.warn_once("nosel", f"block {self.index}: no selection for this step; running dense")
             return self.run_block(args, extra)
-        flat = call.per_call.get(("flat", span))
-        if flat is None:
-            flat = call.per_call[("flat", span)] = row_index(sel.kept, x.shape[0], x.shape[1])
-        pruned_args = run.spec.adapter.prune_args(args, call, span, sel, flat)
+        rows = sel.rows(call, span, x.shape[1])
+        if rows is None:
+            run.warn_once("grid", f"block {self.index}: {x.shape[1]} rows, fewer than its layout; running dense")
+            return self.run_block(args, extra)
+        flat = rows.flat
+        pruned_args = run.spec.adapter.prune_args(self.kind, args, call, rows)
         mode = run.spec.config.pruned_mode
         xk = pruned_args["img"]
         if run.spec.adapter.blocks_mutate_input and mode != "skip":
@@ -462,8 +507,7 @@ class TapeBlockPatch:
         x = x.contiguous()  # the in-place updates below work on row views of x
         if ends:
             resid = y - call.per_call.pop(("slot_in", slot))
-            run.apply_reuse(slot, call, x, flat, resid, self._nearest_rows(call, span, sel, x, y))
+            run.apply_reuse(slot, call, x, flat, resid, sel.nearest_rows(call, span, x.shape[1]))
         elif mode == "nearest" and sel.nearest is not None:
-            nn = self._nearest_rows(call, span, sel, x, y)
-            add_rows(x, y - xk, nn)  # every token gets its nearest kept token's update
+            add_rows(x, y - xk, sel.nearest_rows(call, span, x.shape[1]))  # each token: its nearest kept one's update
         return {**out, "img": scatter_rows(x, flat, y)}

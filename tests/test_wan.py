@@ -99,7 +99,7 @@ def test_permuted_full_selection_reproduces_block_outputs(wan_models, monkeypatc
     lat = latent(kind, mask=mask)
     ref = sample(model, lat, pos, neg, steps=3)
 
-    def permuted_all(self, scores, call, n_prefix, span=0):
+    def permuted_all(self, scores, call, span=0):
         b, n = call.videos, scores.shape[1]
         g = torch.Generator().manual_seed(int(call.sigma * 1000))
         kept = torch.stack([torch.randperm(n, generator=g) for _ in range(b)])
@@ -121,8 +121,8 @@ def test_per_frame_modulation_fast_path_matches_expanded_gather(wan_models, monk
     fast = sample(patch(model, keep=0.5), lat, pos, neg, steps=3)
     select = runtime.TapeRun.select
 
-    def general(self, scores, call, n_prefix, span=0):
-        sel = select(self, scores, call, n_prefix, span)
+    def general(self, scores, call, span=0):
+        sel = select(self, scores, call, span)
         return runtime.Selection(sel.step_key, sel.kept, frame_major=False)
 
     monkeypatch.setattr(runtime.TapeRun, "select", general)
@@ -276,8 +276,8 @@ def test_rotation_brings_every_pruned_token_back(wan_models, monkeypatch):
     def covered(rotation):
         seen = []
 
-        def recording(self, scores, call, n_prefix, span=0):
-            sel = select(self, scores, call, n_prefix, span)
+        def recording(self, scores, call, span=0):
+            sel = select(self, scores, call, span)
             if span == 0:
                 seen.append(sel.kept[0])
             return sel

@@ -12,6 +12,7 @@ import math
 import torch
 
 from ...tape_core import gather_rows, row_index
+from .base import CallLayout, KeptRows
 
 # Subclasses add modules that need full-length tokens between blocks (VACE, camera, HuMo, S2V, Animate).
 _REFUSED = {
@@ -31,14 +32,14 @@ def _wan_class():
 
 class WanAdapter:
     name = "Wan"
-    block_kind = "double_block"
     blocks_mutate_input = False
 
-    def __init__(self, n_blocks: int, dim: int, ffn_dim: int, patch_size: tuple[int, int, int]):
-        self.n_blocks = n_blocks
+    def __init__(self, n_blocks: int, dim: int, ffn_dim: int, patch_size: tuple[int, int, int], ref_conv: bool = False):
+        self.blocks = tuple(("double_block", i) for i in range(n_blocks))
         self.dim = dim
         self.ffn_dim = ffn_dim
         self.patch_size = tuple(int(p) for p in patch_size)
+        self.ref_conv = ref_conv
 
     @staticmethod
     def serves(diffusion_model) -> bool:
@@ -53,12 +54,13 @@ class WanAdapter:
 
     @classmethod
     def from_model(cls, dm) -> WanAdapter:
-        return cls(len(dm.blocks), dm.dim, dm.ffn_dim, dm.patch_size)
+        return cls(len(dm.blocks), dm.dim, dm.ffn_dim, dm.patch_size, getattr(dm, "ref_conv", None) is not None)
 
     # ---- per call -------------------------------------------------------------------------------------
-    def token_grid(self, args: tuple, kwargs: dict) -> tuple[int, int, int]:
-        """(F, H, W) token grid of a WanModel.forward call: x [B, C, T, H, W] (+ time_dim_concat frames).
-        ComfyUI pads to the patch size, so odd sizes round up."""
+    def layout(self, args: tuple, kwargs: dict) -> CallLayout:
+        """WanModel.forward(x [B, C, T, H, W], timestep, context, clip_fea, time_dim_concat, transformer_options,
+        **kwargs): grid (F, H, W) of x plus time_dim_concat frames (ComfyUI pads to the patch size, so odd sizes round
+        up); the reference_latent's tokens (ref_conv) are prepended: the prefix."""
         x = args[0]
         pt, ph, pw = self.patch_size
         t, h, w = x.shape[2:]
@@ -66,9 +68,17 @@ class WanAdapter:
         concat = args[4] if len(args) > 5 else kwargs.get("time_dim_concat")
         if torch.is_tensor(concat):
             frames += math.ceil(concat.shape[2] / pt)
-        return frames, math.ceil(h / ph), math.ceil(w / pw)
+        ref = kwargs.get("reference_latent") if self.ref_conv else None
+        n_prefix = math.ceil(ref.shape[-2] / ph) * math.ceil(ref.shape[-1] / pw) if torch.is_tensor(ref) else 0
+        return CallLayout((frames, math.ceil(h / ph), math.ceil(w / pw)), n_prefix)
 
-    def block_flops(self, tokens: int, ctx_tokens: int) -> float:
+    def attention_len(self, kind: str, args: dict) -> int:
+        return args["img"].shape[1]
+
+    def context_len(self, kind: str, args: dict) -> int:
+        return args["txt"].shape[1] if torch.is_tensor(args.get("txt")) else 0
+
+    def block_flops(self, kind: str, tokens: int, ctx_tokens: int) -> float:
         """Multiply-adds x2 of one WanAttentionBlock on `tokens` tokens (projections, attention, FFN)."""
         d, n = self.dim, tokens
         self_attn = 8 * n * d * d + 4 * n * n * d
@@ -77,21 +87,21 @@ class WanAdapter:
         return float(self_attn + cross + ffn)
 
     # ---- per block ------------------------------------------------------------------------------------
-    def prune_args(self, args: dict, call, span: int, sel, flat: torch.Tensor) -> dict:
-        """Block args restricted to the kept tokens. Rope rows and modulation are gathered once per span
-        and call (they are the same for every block of the span)."""
+    def prune_args(self, kind: str, args: dict, call, rows: KeptRows) -> dict:
+        """Block args restricted to the kept rows. Rope rows and modulation are gathered once per span and call
+        (they are the same for every block of the span)."""
         cache = call.per_call
         pruned = dict(args)
-        pruned["img"] = gather_rows(args["img"], flat)
-        key = ("pe", span)
+        pruned["img"] = gather_rows(args["img"], rows.flat)
+        key = ("pe", rows.key)
         if key not in cache:
-            cache[key] = self._gather_pe(args["pe"], sel.kept, call.batch)
+            cache[key] = self._gather_pe(args["pe"], rows.kept, call.batch)
         pruned["pe"] = cache[key]
         vec = args["vec"]
         if vec.ndim == 4 and vec.shape[1] > 1:
-            key = ("vec", span)
+            key = ("vec", rows.key)
             if key not in cache:
-                cache[key] = self._gather_frame_vec(vec, sel, call, args["img"].shape[1])
+                cache[key] = self._gather_frame_vec(vec, rows, call, args["img"].shape[1])
             pruned["vec"] = cache[key]
         return pruned
 
@@ -107,7 +117,7 @@ class WanAdapter:
         return rows.index_select(0, torch.arange(batch, device=kept.device) % bv)
 
     @staticmethod
-    def _gather_frame_vec(vec: torch.Tensor, sel, call, seq_len: int) -> torch.Tensor:
+    def _gather_frame_vec(vec: torch.Tensor, rows: KeptRows, call, seq_len: int) -> torch.Tensor:
         """Per-frame modulation vec [B, Fe, 6, C].
 
         The block maps frames to tokens with repeat_e (L // Fe tokens per frame). When the kept set has exactly
@@ -115,13 +125,13 @@ class WanAdapter:
         passes unchanged (no memory). Otherwise expand to per-token through ComfyUI's own repeat_e, then
         gather: [B, K, 6, C] (repeat_e then maps 1:1).
         """
-        if sel.frame_major and vec.shape[1] == call.grid[0] and seq_len == call.video_tokens:
+        if rows.frame_major and vec.shape[1] == call.grid[0] and seq_len == call.video_tokens:
             return vec
         from comfy.ldm.wan.model import repeat_e
 
         frames = torch.arange(vec.shape[1], device=vec.device).view(1, -1)
         frame_of_token = repeat_e(frames, torch.empty(1, seq_len, 0, device="meta"))[0]  # [L]
-        bv, k = sel.kept.shape
-        ids = frame_of_token.index_select(0, sel.kept.reshape(-1)).view(bv, k)
+        bv, k = rows.kept.shape
+        ids = frame_of_token.index_select(0, rows.kept.reshape(-1)).view(bv, k)
         ids = ids.index_select(0, torch.arange(vec.shape[0], device=vec.device) % bv)  # [B, K]
         return torch.gather(vec, 1, ids[:, :, None, None].expand(-1, -1, *vec.shape[2:]))
