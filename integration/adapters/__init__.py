@@ -1,13 +1,16 @@
-"""Model-family adapters: everything that differs between video DiTs lives behind this small interface.
-
-An adapter knows: which diffusion-model classes it serves, the latent token grid of a call, how to hand a
-block only the kept tokens (rope rows, modulation), whether its blocks mutate inputs, and a FLOP model.
-Adapters are stored inside model_options, so they hold plain values only, never modules or tensors.
+"""Model-family adapters: everything that differs between video DiTs lives behind the VideoDiTAdapter protocol
+(base.py): which blocks exist, where a call's video tokens sit in each block's rows, how a block gets only the kept
+rows (rope, modulation, masks), which attention call to score, and a cost model. Adding a family = a module here
+and an entry in ADAPTERS. Adapters live inside model_options, so they hold plain values only.
 """
 
+from .base import CallLayout, KeptRows, VideoDiTAdapter
+from .hunyuan_video import HunyuanVideoAdapter
+from .ltxv import LTXVAdapter
 from .wan import WanAdapter
 
-ADAPTERS = (WanAdapter,)
+ADAPTERS: tuple[type[VideoDiTAdapter], ...] = (WanAdapter, HunyuanVideoAdapter, LTXVAdapter)
+__all__ = ["ADAPTERS", "CallLayout", "KeptRows", "UnsupportedModelError", "VideoDiTAdapter", "adapter_for"]
 
 
 class UnsupportedModelError(ValueError):
@@ -23,6 +26,6 @@ def adapter_for(diffusion_model):
     hint = next((cls.refusal(diffusion_model) for cls in ADAPTERS if cls.refusal(diffusion_model)), None)
     raise UnsupportedModelError(
         hint
-        or f"model: TAPE does not support '{name}'. Supported: native Wan 2.1 T2V/I2V and Wan 2.2 "
-        "(TI2V-5B, A14B) loaded with ComfyUI's own loaders. HunyuanVideo and LTX-Video are planned."
+        or f"model: TAPE does not support '{name}'. Supported, loaded with ComfyUI's own loaders: Wan 2.1 T2V/I2V, "
+        "Wan 2.2 (TI2V-5B, A14B), HunyuanVideo (T2V, I2V) and LTX-Video 0.9.x."
     )
