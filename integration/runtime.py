@@ -153,6 +153,35 @@ class RunStats:
         return 0.0 if self.flops_dense <= 0 else 1.0 - self.flops_run / self.flops_dense
 
 
+@dataclass
+class RunRecord:
+    """A finished run as the UI shows it (host values only): the summary, and each pruned step's kept sets.
+
+    kept[(step, span)] [Bv, K] int32 video-token indices; grid (F, H, W) and n_prefix of the last pruned call;
+    roles / spans: the block plan (which span a block used)."""
+
+    summary: str
+    kept: dict[tuple[int, int], torch.Tensor]
+    grid: tuple[int, int, int]
+    n_prefix: int
+    roles: tuple[str, ...]
+    spans: tuple[int, ...]
+    steps: int
+    stats: dict
+
+
+class RunHistory:
+    """The last finished run of one TAPE patch, for the UI (the summary on the node, TAPE Mask Preview).
+    Every deep copy of the model options shares it. Holds host memory only: 4 bytes per kept token, per span and
+    pruned step (Wan 1.3B 480p, 30 steps: about 3.6 MB)."""
+
+    def __init__(self):
+        self.last: RunRecord | None = None
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 class TapeRun:
     """Per-sampling-run state. Fresh for every sampler call; dropped (with its tensors) when sampling ends."""
 
@@ -164,6 +193,8 @@ class TapeRun:
         self.ages: dict[int, torch.Tensor] = {}  # span -> [Bv, F*N] steps since each token was last computed
         self.reuse_cache: dict[tuple, ResidualCache] = {}
         self.stats = RunStats()
+        self.kept_log: dict[tuple[int, int], torch.Tensor] = {}  # (step, span) -> kept [Bv, K] int32, for the UI
+        self.last_layout: tuple[tuple[int, int, int], int, int] = ((0, 0, 0), 0, 0)  # grid, n_prefix, steps
         self._sample_sigmas: tuple[int, list[float]] = (0, [])
         self._warned: set[str] = set()
 
@@ -176,6 +207,31 @@ class TapeRun:
         self.selections.clear()
         self.ages.clear()
         self.reuse_cache.clear()
+        self.kept_log.clear()
+
+    def record(self) -> RunRecord:
+        """This run for the UI, moved to the host (one copy at the end of the run, never during it)."""
+        plan = self.spec.plan
+        s = self.stats
+        grid, n_prefix, steps = self.last_layout
+        return RunRecord(
+            summary=self.summary(),
+            kept={k: v.cpu() for k, v in self.kept_log.items()},
+            grid=grid,
+            n_prefix=n_prefix,
+            roles=tuple(r.value for r in plan.roles),
+            spans=tuple(plan.spans),
+            steps=steps,
+            stats={
+                "steps_seen": len(s.steps_seen),
+                "steps_pruned": len(s.steps_pruned),
+                "blocks_pruned": len(plan.pruned_blocks()),
+                "blocks": plan.n_blocks,
+                "mean_keep": sum(s.kept_fracs) / len(s.kept_fracs) if s.kept_fracs else 1.0,
+                "block_compute_saved": s.flops_saved,
+                "cache_mib": s.cache_bytes / 2**20,
+            },
+        )
 
     def warn_once(self, key: str, msg: str):
         if key not in self._warned:
@@ -301,6 +357,8 @@ class TapeRun:
             video = smooth_over_frames(video / video.mean(dim=-1, keepdim=True).clamp(min=1e-12), cfg.smoothing)
             prio = rotation_priority(video, None if age is None else age.view_as(video), cfg.rotation)
         kept = select_per_frame(prio, call.k)
+        self.kept_log[(call.step, span)] = kept.to(torch.int32)  # [Bv, K]; to the host once, at the end of the run
+        self.last_layout = (call.grid, call.n_prefix, call.steps)
         if cfg.score != "random":  # only rotation reads the ages
             age = age + 1 if age is not None else video.new_ones(call.videos, f * n)
             self.ages[span] = age.scatter_(1, kept, 0.0)

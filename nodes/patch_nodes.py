@@ -130,6 +130,7 @@ class TAPEPatchModel(io.ComfyNode):
                 ),
             ],
             outputs=[io.Model.Output(tooltip="The model with TAPE applied (a patched clone).")],
+            hidden=[io.Hidden.unique_id],  # each run's summary is shown on this node
         )
 
     @classmethod
@@ -163,7 +164,7 @@ class TAPEPatchModel(io.ComfyNode):
                 cache_device=cache_device,
                 rotation=rotation,
             )
-            return io.NodeOutput(apply_tape(model, config))
+            return io.NodeOutput(apply_tape(model, config, node_id=cls.hidden.unique_id if cls.hidden else None))
 
 
 class TAPEBudgetSchedule(io.ComfyNode):
