@@ -50,6 +50,17 @@ class Selection:
     kept: torch.Tensor
     frame_major: bool
     nearest: torch.Tensor | None = None
+    layout: tuple = ()  # (grid, n_prefix) of the call that made it
+
+    def fits(self, call: CallPlan) -> bool:
+        """Usable by this call: same step, videos and token layout. cond and uncond share it; where their layouts
+        differ (HunyuanVideo I2V v2 conditions only the positive: its protected first frame is prunable in the
+        negative) each call selects its own."""
+        return (
+            self.step_key == call.sigma
+            and self.kept.shape[0] == call.videos
+            and self.layout == (call.grid, call.n_prefix)
+        )
 
     def rows(self, call: CallPlan, span: int, seq_len: int) -> KeptRows | None:
         """The kept rows of a block whose `img` has seq_len rows laid out [prefix | video | suffix] (None when the
@@ -366,7 +377,7 @@ class TapeRun:
         nearest = None
         if cfg.pruned_mode == "nearest" or (cfg.pruned_mode == "reuse" and cfg.blend > 0):
             nearest = nearest_kept(kept, f, call.grid[1], call.grid[2])
-        return Selection(call.sigma, kept, frame_major=True, nearest=nearest)
+        return Selection(call.sigma, kept, frame_major=True, nearest=nearest, layout=(call.grid, call.n_prefix))
 
     # ---- reuse cache ----------------------------------------------------------------------------------
     def _cache_key(self, slot: tuple, call: CallPlan) -> tuple:
@@ -460,7 +471,7 @@ class TapeBlockPatch:
             )
             return self.run_block(args, extra)
         sel = run.selections.get(span)
-        if sel is not None and sel.step_key == call.sigma and sel.kept.shape[0] == call.videos:
+        if sel is not None and sel.fits(call):
             return self.run_block(args, extra)  # cond/uncond in a second call: reuse this step's kept set
         cfg = run.spec.config
         if cfg.score == "random":
@@ -490,11 +501,14 @@ class TapeBlockPatch:
                 skip = kw.get("skip_reshape", False)
                 dim = 2 if skip else 1
                 if q.shape[dim] == attn_len and k.shape[dim] == attn_len:
+                    heads = (
+                        kw["heads"] if "heads" in kw else a[3]
+                    )  # by name (Wan) or by position (Flux-style)
                     with torch.no_grad():
                         if cfg.score == "key_norm":
-                            slot["scores"] = score_key_norm(k, kw["heads"], skip)
+                            slot["scores"] = score_key_norm(k, heads, skip)
                         else:
-                            slot["scores"] = score_attention_received(q, k, kw["heads"], cfg.score_samples, skip)
+                            slot["scores"] = score_attention_received(q, k, heads, cfg.score_samples, skip)
             if prev_override is not None:
                 return prev_override(func, *a, **kw)
             return func(*a, **kw)
@@ -544,7 +558,7 @@ class TapeBlockPatch:
         run = call.run
         sel = run.selections.get(span)
         x = args["img"]
-        if sel is None or sel.step_key != call.sigma:
+        if sel is None or not sel.fits(call):
             run.warn_once("nosel", f"block {self.index}: no selection for this step; running dense")
             return self.run_block(args, extra)
         rows = sel.rows(call, span, x.shape[1])

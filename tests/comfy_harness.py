@@ -375,7 +375,7 @@ def permuted_full_select(seen: list | None = None):
         kept = torch.stack([torch.randperm(n, generator=g) for _ in range(b)])
         if seen is not None:
             seen.append((call.sigma, span, call.grid, call.n_prefix, tuple(call.chunks)))
-        return runtime.Selection(call.sigma, kept, frame_major=False)
+        return runtime.Selection(call.sigma, kept, frame_major=False, layout=(call.grid, call.n_prefix))
 
     return select
 

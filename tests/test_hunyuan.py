@@ -216,7 +216,6 @@ def test_hunyuan_image_21_is_refused_naming_the_model(hy):
         apply_tape(model, TapeConfig())
 
 
-@pytest.mark.xfail(strict=True, reason="the adapter serves any 3-D patch; the 2.1 refiner's is [1, 1, 1]: refuse it?")
 def test_hunyuan_image_21_refiner_is_refused_naming_the_model(hy):
     """The HunyuanImage 2.1 refiner also runs in the HunyuanVideo class, with a 3-D patch [1, 1, 1] on a 5-D latent
     and no vector_in: a patch of 3 entries does not make it a video model."""

@@ -103,7 +103,7 @@ def test_permuted_full_selection_reproduces_block_outputs(wan_models, monkeypatc
         b, n = call.videos, scores.shape[1]
         g = torch.Generator().manual_seed(int(call.sigma * 1000))
         kept = torch.stack([torch.randperm(n, generator=g) for _ in range(b)])
-        return runtime.Selection(call.sigma, kept, frame_major=False)
+        return runtime.Selection(call.sigma, kept, frame_major=False, layout=(call.grid, call.n_prefix))
 
     monkeypatch.setattr(runtime.TapeRun, "select", permuted_all)
     out = sample(patch(model, mode=mode), lat, pos, neg, steps=3)
@@ -123,7 +123,7 @@ def test_per_frame_modulation_fast_path_matches_expanded_gather(wan_models, monk
 
     def general(self, scores, call, span=0):
         sel = select(self, scores, call, span)
-        return runtime.Selection(sel.step_key, sel.kept, frame_major=False)
+        return runtime.Selection(sel.step_key, sel.kept, frame_major=False, layout=sel.layout)
 
     monkeypatch.setattr(runtime.TapeRun, "select", general)
     slow = sample(patch(model, keep=0.5), lat, pos, neg, steps=3)
