@@ -126,6 +126,7 @@ def tape_outer_sample_wrapper(executor, *args, **kwargs):
         return executor(*args, **kwargs)
     finally:
         if run is not None:
+            run.stats.finish()
             log.info(run.summary(), extra={"tape_stats": run.stats})
             hint = run.pruned_nothing_hint()
             if hint:

@@ -159,6 +159,12 @@ class RunStats:
     def mean_jitter(self) -> float | None:
         return None if not self.jitter_n else float(self.jitter_sum) / self.jitter_n
 
+    def finish(self):
+        """At the end of the run: device values become host numbers (one sync), so nothing that keeps the stats
+        (a log handler holding records) holds device memory."""
+        if torch.is_tensor(self.jitter_sum):
+            self.jitter_sum = float(self.jitter_sum)
+
     @property
     def flops_saved(self) -> float:
         return 0.0 if self.flops_dense <= 0 else 1.0 - self.flops_run / self.flops_dense

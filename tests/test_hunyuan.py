@@ -23,7 +23,7 @@ from comfy_harness import (
     write_hunyuan_checkpoint,
 )
 from comfyui_tape.integration import runtime
-from comfyui_tape.nodes.patch_nodes import TAPEPatchModel
+from comfyui_tape.nodes.patch_nodes import TAPEAdvancedOptions, TAPEPatchModel
 from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy
 
 NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=0)
@@ -33,9 +33,8 @@ F, N, T = 3, 16, 8  # latent frames, tokens per frame, text tokens
 
 def patch(model, keep=0.5, mode="skip", score="random", schedule=NO_WARMUP, reselect=EVERY2, enabled=True, **kw):
     start, end = kw.get("start", 0.0), kw.get("end", 1.0)
-    return TAPEPatchModel.execute(
-        model, keep, 0.5, mode, start, end, enabled, score=score, schedule=schedule, reselect=reselect
-    ).result[0]
+    options = TAPEAdvancedOptions.execute(score, 0.5, 1.0, mode, "gpu", start, end).result[0]
+    return TAPEPatchModel.execute(model, keep, enabled, schedule=schedule, reselect=reselect, options=options).result[0]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -15,9 +15,7 @@ SCHED = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
 def run_model(wan_models):
     """A TAPE-patched tiny Wan (4 blocks: reselect at 0 and 2) after one 4-step run of a 4x8x8 latent."""
     model = load_unet(wan_models["t2v"])
-    m = TAPEPatchModel.execute(
-        model, 0.5, 0.5, "reuse", 0.0, 1.0, True, schedule=SCHED, reselect=ReselectPolicy(every=2)
-    ).result[0]
+    m = TAPEPatchModel.execute(model, 0.5, True, schedule=SCHED, reselect=ReselectPolicy(every=2)).result[0]
     sample(m, {"samples": torch.zeros(1, 16, 4, 8, 8)}, text_cond(8, 1), text_cond(8, 2), steps=4)
     return m
 
