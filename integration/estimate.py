@@ -15,7 +15,7 @@ _CTX = 512
 def block_speedup(keep_ratio: float, schedule: BudgetSchedule, steps: int, reselect: ReselectPolicy | None = None):
     """(keep ratio per step, estimated speed-up of the transformer blocks over the run) on the reference model.
     Dense steps and the blocks that never prune count at full cost, as in the end-of-run summary."""
-    plan = (reselect or ReselectPolicy()).plan(len(_ADAPTER.blocks))
+    plan = (reselect or ReselectPolicy()).plan(len(_ADAPTER.blocks), dense_scoring=False)  # the default score: random
     ratios = schedule.ratios(steps, keep_ratio)
     if schedule.preset != "custom" and keep_ratio >= 1.0:
         ratios = [1.0] * steps

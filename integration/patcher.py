@@ -49,7 +49,7 @@ def diffusion_model_of(model):
 def plan_for(model, config: TapeConfig) -> tuple[BlockPlan, object]:
     """Validate config against the model (raises ValueError naming the input) and build the block plan."""
     adapter = adapter_for(diffusion_model_of(model))
-    return config.reselect.plan(len(adapter.blocks)), adapter
+    return config.reselect.plan(len(adapter.blocks), dense_scoring=config.score != "random"), adapter
 
 
 def apply_tape(model, config: TapeConfig, node_id: str | None = None):

@@ -359,6 +359,11 @@ class TapeRun:
         )
 
     # ---- selection ------------------------------------------------------------------------------------
+    def draw(self, call: CallPlan, span: int, device) -> Selection:
+        """A random kept set (score 'random'): the same for every call of a step, so cond and uncond share it."""
+        seed = hash((self.spec.config.seed, call.step, span)) & 0xFFFFFFFF
+        return self.select(score_random(call.batch, call.video_tokens, seed, device=device), call, span)
+
     def select(self, scores: torch.Tensor, call: CallPlan, span: int = 0) -> Selection:
         """scores [B, F*H*W] of the call's video tokens -> Selection shared by the rows of each video."""
         cfg = self.spec.config
@@ -482,8 +487,8 @@ class TapeBlockPatch:
         cfg = run.spec.config
         if cfg.score == "random":
             out = self.run_block(args, extra)
-            seed = hash((cfg.seed, call.step, span)) & 0xFFFFFFFF
-            scores = score_random(img.shape[0], v, seed, device=img.device)
+            run.selections[span] = run.draw(call, span, img.device)
+            return out
         else:
             out, scores = self._run_scored(args, extra, cfg, run.spec.adapter.attention_len(self.kind, args))
             if scores is None:
@@ -507,9 +512,7 @@ class TapeBlockPatch:
                 skip = kw.get("skip_reshape", False)
                 dim = 2 if skip else 1
                 if q.shape[dim] == attn_len and k.shape[dim] == attn_len:
-                    heads = (
-                        kw["heads"] if "heads" in kw else a[3]
-                    )  # by name (Wan) or by position (Flux-style)
+                    heads = kw["heads"] if "heads" in kw else a[3]  # by name (Wan) or by position (Flux-style)
                     with torch.no_grad():
                         if cfg.score == "key_norm":
                             slot["scores"] = score_key_norm(k, heads, skip)
@@ -564,6 +567,12 @@ class TapeBlockPatch:
         run = call.run
         sel = run.selections.get(span)
         x = args["img"]
+        if (
+            (sel is None or not sel.fits(call))
+            and run.spec.config.score == "random"
+            and x.shape[1] >= call.video_tokens
+        ):
+            sel = run.selections[span] = run.draw(call, span, x.device)  # a span that starts without a SCORE block
         if sel is None or not sel.fits(call):
             run.warn_once("nosel", f"block {self.index}: no selection for this step; running dense")
             return self.run_block(args, extra)
@@ -583,9 +592,13 @@ class TapeBlockPatch:
         out = self.run_block(pruned_args, extra)
         y = out["img"]
         x = x.contiguous()  # the in-place updates below work on row views of x
-        if ends:
-            resid = y - call.per_call.pop(("slot_in", slot))
-            run.apply_reuse(slot, call, x, flat, resid, sel.nearest_rows(call, span, x.shape[1]))
+        slot_in = call.per_call.pop(("slot_in", slot), None) if ends else None
+        if ends and slot_in is None:
+            # the slot's first block did not run through TAPE in this call (another node replaced it, e.g. SkipLayer
+            # Guidance's perturbed pass): no span residual to cache; pruned rows take their neighbours' update
+            mode = "nearest"
+        if slot_in is not None:
+            run.apply_reuse(slot, call, x, flat, y - slot_in, sel.nearest_rows(call, span, x.shape[1]))
         elif mode == "nearest" and sel.nearest is not None:
             add_rows(x, y - xk, sel.nearest_rows(call, span, x.shape[1]))  # each token: its nearest kept one's update
         return {**out, "img": scatter_rows(x, flat, y)}

@@ -138,8 +138,9 @@ def test_keep_half_halves_the_tokens_blocks_receive(wan_models, tape_summaries, 
     lat = latent(frames=4, h=8, w=8)  # 4 frames x (4 x 4) tokens
     ref = sample(spied(model, []), lat, pos, neg, steps=4)
     out = sample(patch(spied(model, log), keep=0.5, mode=mode), lat, pos, neg, steps=4)
-    pruned = [e["tokens"] for e in log if e["block"] in (1, 3)]
-    scored = [e["tokens"] for e in log if e["block"] in (0, 2)]
+    # random score (the default): block 2 reselects without running dense (a random draw needs no scores)
+    pruned = [e["tokens"] for e in log if e["block"] in (1, 2, 3)]
+    scored = [e["tokens"] for e in log if e["block"] == 0]
     assert pruned and set(pruned) == {4 * 8}, pruned  # 8 of 16 tokens in each of 4 frames
     assert set(scored) == {64}
     assert out.isfinite().all() and not torch.equal(out, ref)
@@ -307,7 +308,8 @@ def test_nearest_mode_gives_pruned_tokens_their_neighbours_update(wan_models):
     unchanged = {}
     for mode in ("skip", "nearest"):
         log = []
-        sample(patch(spied(model, log), keep=0.5, mode=mode), latent(), pos, neg, steps=2)
+        dense_2_3 = ReselectPolicy(every=0, dense_first=1, dense_last=2)  # S p D D
+        sample(patch(spied(model, log), keep=0.5, mode=mode, reselect=dense_2_3), latent(), pos, neg, steps=2)
         step = [e for e in log if e["sigma"] == log[0]["sigma"]]
         b0, b1, b2 = (next(e for e in step if e["block"] == i) for i in (0, 1, 2))
         assert b1["tokens"] == 32 and b2["tokens"] == 64
