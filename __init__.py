@@ -10,9 +10,11 @@ def comfy_entrypoint():
     import folder_paths
 
     from .nodes import TapeExtension
+    from .nodes.routes import register_routes
 
     # The small testbed model ships with the pack: list it in UNETLoader so the demo workflow runs anywhere.
     folder_paths.add_model_folder_path("diffusion_models", TESTBED_DIR)
+    register_routes()  # /tape/estimate for the editor's schedule plot and speed-up estimate
     return TapeExtension()
 
 

@@ -10,16 +10,17 @@ The input ModelPatcher is never modified. Nothing here holds tensors in model_op
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import comfy.model_patcher
 import comfy.patcher_extension
 from comfy.patcher_extension import WrappersMP
 
 from ..tape_core import BlockPlan, TapeConfig
+from . import ui_events
 from .adapters import adapter_for
 from .adapters.base import VideoDiTAdapter
-from .runtime import CALL_KEY, RUN_KEY, TapeBlockPatch, TapeRun
+from .runtime import CALL_KEY, RUN_KEY, RunHistory, RunRecord, TapeBlockPatch, TapeRun
 
 log = logging.getLogger("TAPE")
 
@@ -32,6 +33,8 @@ class TapeSpec:
     config: TapeConfig
     plan: BlockPlan
     adapter: VideoDiTAdapter
+    node_id: str | None = None  # the TAPE Patch Model node that made it (where the UI shows the run's summary)
+    history: RunHistory = field(default_factory=RunHistory)  # shared by every copy: the last finished run
 
 
 def diffusion_model_of(model):
@@ -46,12 +49,13 @@ def diffusion_model_of(model):
 def plan_for(model, config: TapeConfig) -> tuple[BlockPlan, object]:
     """Validate config against the model (raises ValueError naming the input) and build the block plan."""
     adapter = adapter_for(diffusion_model_of(model))
-    return config.reselect.plan(len(adapter.blocks)), adapter
+    return config.reselect.plan(len(adapter.blocks), dense_scoring=config.score != "random"), adapter
 
 
-def apply_tape(model, config: TapeConfig):
+def apply_tape(model, config: TapeConfig, node_id: str | None = None):
     """Return a patched clone of `model` (a ModelPatcher). A no-op config returns a plain clone. A TAPE patch the
-    model already carries (an earlier TAPE node) is removed first: the new settings replace it, never stack."""
+    model already carries (an earlier TAPE node) is removed first: the new settings replace it, never stack.
+    node_id: the UI node to send each run's summary to."""
     plan, adapter = plan_for(model, config)
     m = model.clone()
     if remove_tape(m):
@@ -59,7 +63,7 @@ def apply_tape(model, config: TapeConfig):
     if config.is_noop:
         return m
     to = m.model_options["transformer_options"]
-    to[SPEC_KEY] = TapeSpec(config, plan, adapter)
+    to[SPEC_KEY] = TapeSpec(config, plan, adapter, node_id)
     m.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, tape_outer_sample_wrapper)
     m.add_wrapper_with_key(WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, tape_diffusion_model_wrapper)
     existing = to.get("patches_replace", {}).get("dit", {})
@@ -89,6 +93,16 @@ def remove_tape(m) -> bool:
     return True
 
 
+def last_run(model) -> RunRecord | None:
+    """The last finished run of the TAPE patch `model` carries (None: no run yet); ValueError if it has none."""
+    spec = model.model_options.get("transformer_options", {}).get(SPEC_KEY) if hasattr(model, "model_options") else None
+    if spec is None:
+        raise ValueError(
+            "model: this model has no TAPE patch: connect the MODEL output of the TAPE Patch Model the sampler used"
+        )
+    return spec.history.last
+
+
 def _transformer_options(args, kwargs) -> dict | None:
     t_opts = args[-1] if args and isinstance(args[-1], dict) else kwargs.get("transformer_options")
     if not isinstance(t_opts, dict) and len(args) > 1 and isinstance(args[-2], dict):
@@ -112,10 +126,14 @@ def tape_outer_sample_wrapper(executor, *args, **kwargs):
         return executor(*args, **kwargs)
     finally:
         if run is not None:
+            run.stats.finish()
             log.info(run.summary(), extra={"tape_stats": run.stats})
             hint = run.pruned_nothing_hint()
             if hint:
                 log.warning(hint)
+            record = run.record()
+            run.spec.history.last = record
+            ui_events.run_finished(run.spec.node_id, record, hint)
             run.release()
         guider.model_options = orig_model_options
 

@@ -50,6 +50,17 @@ class Selection:
     kept: torch.Tensor
     frame_major: bool
     nearest: torch.Tensor | None = None
+    layout: tuple = ()  # (grid, n_prefix) of the call that made it
+
+    def fits(self, call: CallPlan) -> bool:
+        """Usable by this call: same step, videos and token layout. cond and uncond share it; where their layouts
+        differ (HunyuanVideo I2V v2 conditions only the positive: its protected first frame is prunable in the
+        negative) each call selects its own."""
+        return (
+            self.step_key == call.sigma
+            and self.kept.shape[0] == call.videos
+            and self.layout == (call.grid, call.n_prefix)
+        )
 
     def rows(self, call: CallPlan, span: int, seq_len: int) -> KeptRows | None:
         """The kept rows of a block whose `img` has seq_len rows laid out [prefix | video | suffix] (None when the
@@ -148,9 +159,44 @@ class RunStats:
     def mean_jitter(self) -> float | None:
         return None if not self.jitter_n else float(self.jitter_sum) / self.jitter_n
 
+    def finish(self):
+        """At the end of the run: device values become host numbers (one sync), so nothing that keeps the stats
+        (a log handler holding records) holds device memory."""
+        if torch.is_tensor(self.jitter_sum):
+            self.jitter_sum = float(self.jitter_sum)
+
     @property
     def flops_saved(self) -> float:
         return 0.0 if self.flops_dense <= 0 else 1.0 - self.flops_run / self.flops_dense
+
+
+@dataclass
+class RunRecord:
+    """A finished run as the UI shows it (host values only): the summary, and each pruned step's kept sets.
+
+    kept[(step, span)] [Bv, K] int32 video-token indices; grid (F, H, W) and n_prefix of the last pruned call;
+    roles / spans: the block plan (which span a block used)."""
+
+    summary: str
+    kept: dict[tuple[int, int], torch.Tensor]
+    grid: tuple[int, int, int]
+    n_prefix: int
+    roles: tuple[str, ...]
+    spans: tuple[int, ...]
+    steps: int
+    stats: dict
+
+
+class RunHistory:
+    """The last finished run of one TAPE patch, for the UI (the summary on the node, TAPE Mask Preview).
+    Every deep copy of the model options shares it. Holds host memory only: 4 bytes per kept token, per span and
+    pruned step (Wan 1.3B 480p, 30 steps: about 3.6 MB)."""
+
+    def __init__(self):
+        self.last: RunRecord | None = None
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 class TapeRun:
@@ -164,6 +210,8 @@ class TapeRun:
         self.ages: dict[int, torch.Tensor] = {}  # span -> [Bv, F*N] steps since each token was last computed
         self.reuse_cache: dict[tuple, ResidualCache] = {}
         self.stats = RunStats()
+        self.kept_log: dict[tuple[int, int], torch.Tensor] = {}  # (step, span) -> kept [Bv, K] int32, for the UI
+        self.last_layout: tuple[tuple[int, int, int], int, int] = ((0, 0, 0), 0, 0)  # grid, n_prefix, steps
         self._sample_sigmas: tuple[int, list[float]] = (0, [])
         self._warned: set[str] = set()
 
@@ -176,6 +224,31 @@ class TapeRun:
         self.selections.clear()
         self.ages.clear()
         self.reuse_cache.clear()
+        self.kept_log.clear()
+
+    def record(self) -> RunRecord:
+        """This run for the UI, moved to the host (one copy at the end of the run, never during it)."""
+        plan = self.spec.plan
+        s = self.stats
+        grid, n_prefix, steps = self.last_layout
+        return RunRecord(
+            summary=self.summary(),
+            kept={k: v.cpu() for k, v in self.kept_log.items()},
+            grid=grid,
+            n_prefix=n_prefix,
+            roles=tuple(r.value for r in plan.roles),
+            spans=tuple(plan.spans),
+            steps=steps,
+            stats={
+                "steps_seen": len(s.steps_seen),
+                "steps_pruned": len(s.steps_pruned),
+                "blocks_pruned": len(plan.pruned_blocks()),
+                "blocks": plan.n_blocks,
+                "mean_keep": sum(s.kept_fracs) / len(s.kept_fracs) if s.kept_fracs else 1.0,
+                "block_compute_saved": s.flops_saved,
+                "cache_mib": s.cache_bytes / 2**20,
+            },
+        )
 
     def warn_once(self, key: str, msg: str):
         if key not in self._warned:
@@ -286,6 +359,11 @@ class TapeRun:
         )
 
     # ---- selection ------------------------------------------------------------------------------------
+    def draw(self, call: CallPlan, span: int, device) -> Selection:
+        """A random kept set (score 'random'): the same for every call of a step, so cond and uncond share it."""
+        seed = hash((self.spec.config.seed, call.step, span)) & 0xFFFFFFFF
+        return self.select(score_random(call.batch, call.video_tokens, seed, device=device), call, span)
+
     def select(self, scores: torch.Tensor, call: CallPlan, span: int = 0) -> Selection:
         """scores [B, F*H*W] of the call's video tokens -> Selection shared by the rows of each video."""
         cfg = self.spec.config
@@ -301,6 +379,8 @@ class TapeRun:
             video = smooth_over_frames(video / video.mean(dim=-1, keepdim=True).clamp(min=1e-12), cfg.smoothing)
             prio = rotation_priority(video, None if age is None else age.view_as(video), cfg.rotation)
         kept = select_per_frame(prio, call.k)
+        self.kept_log[(call.step, span)] = kept.to(torch.int32)  # [Bv, K]; to the host once, at the end of the run
+        self.last_layout = (call.grid, call.n_prefix, call.steps)
         if cfg.score != "random":  # only rotation reads the ages
             age = age + 1 if age is not None else video.new_ones(call.videos, f * n)
             self.ages[span] = age.scatter_(1, kept, 0.0)
@@ -308,7 +388,7 @@ class TapeRun:
         nearest = None
         if cfg.pruned_mode == "nearest" or (cfg.pruned_mode == "reuse" and cfg.blend > 0):
             nearest = nearest_kept(kept, f, call.grid[1], call.grid[2])
-        return Selection(call.sigma, kept, frame_major=True, nearest=nearest)
+        return Selection(call.sigma, kept, frame_major=True, nearest=nearest, layout=(call.grid, call.n_prefix))
 
     # ---- reuse cache ----------------------------------------------------------------------------------
     def _cache_key(self, slot: tuple, call: CallPlan) -> tuple:
@@ -402,13 +482,13 @@ class TapeBlockPatch:
             )
             return self.run_block(args, extra)
         sel = run.selections.get(span)
-        if sel is not None and sel.step_key == call.sigma and sel.kept.shape[0] == call.videos:
+        if sel is not None and sel.fits(call):
             return self.run_block(args, extra)  # cond/uncond in a second call: reuse this step's kept set
         cfg = run.spec.config
         if cfg.score == "random":
             out = self.run_block(args, extra)
-            seed = hash((cfg.seed, call.step, span)) & 0xFFFFFFFF
-            scores = score_random(img.shape[0], v, seed, device=img.device)
+            run.selections[span] = run.draw(call, span, img.device)
+            return out
         else:
             out, scores = self._run_scored(args, extra, cfg, run.spec.adapter.attention_len(self.kind, args))
             if scores is None:
@@ -432,11 +512,12 @@ class TapeBlockPatch:
                 skip = kw.get("skip_reshape", False)
                 dim = 2 if skip else 1
                 if q.shape[dim] == attn_len and k.shape[dim] == attn_len:
+                    heads = kw["heads"] if "heads" in kw else a[3]  # by name (Wan) or by position (Flux-style)
                     with torch.no_grad():
                         if cfg.score == "key_norm":
-                            slot["scores"] = score_key_norm(k, kw["heads"], skip)
+                            slot["scores"] = score_key_norm(k, heads, skip)
                         else:
-                            slot["scores"] = score_attention_received(q, k, kw["heads"], cfg.score_samples, skip)
+                            slot["scores"] = score_attention_received(q, k, heads, cfg.score_samples, skip)
             if prev_override is not None:
                 return prev_override(func, *a, **kw)
             return func(*a, **kw)
@@ -486,7 +567,13 @@ class TapeBlockPatch:
         run = call.run
         sel = run.selections.get(span)
         x = args["img"]
-        if sel is None or sel.step_key != call.sigma:
+        if (
+            (sel is None or not sel.fits(call))
+            and run.spec.config.score == "random"
+            and x.shape[1] >= call.video_tokens
+        ):
+            sel = run.selections[span] = run.draw(call, span, x.device)  # a span that starts without a SCORE block
+        if sel is None or not sel.fits(call):
             run.warn_once("nosel", f"block {self.index}: no selection for this step; running dense")
             return self.run_block(args, extra)
         rows = sel.rows(call, span, x.shape[1])
@@ -505,9 +592,13 @@ class TapeBlockPatch:
         out = self.run_block(pruned_args, extra)
         y = out["img"]
         x = x.contiguous()  # the in-place updates below work on row views of x
-        if ends:
-            resid = y - call.per_call.pop(("slot_in", slot))
-            run.apply_reuse(slot, call, x, flat, resid, sel.nearest_rows(call, span, x.shape[1]))
+        slot_in = call.per_call.pop(("slot_in", slot), None) if ends else None
+        if ends and slot_in is None:
+            # the slot's first block did not run through TAPE in this call (another node replaced it, e.g. SkipLayer
+            # Guidance's perturbed pass): no span residual to cache; pruned rows take their neighbours' update
+            mode = "nearest"
+        if slot_in is not None:
+            run.apply_reuse(slot, call, x, flat, y - slot_in, sel.nearest_rows(call, span, x.shape[1]))
         elif mode == "nearest" and sel.nearest is not None:
             add_rows(x, y - xk, sel.nearest_rows(call, span, x.shape[1]))  # each token: its nearest kept one's update
         return {**out, "img": scatter_rows(x, flat, y)}

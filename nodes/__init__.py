@@ -2,9 +2,16 @@
 
 from comfy_api.latest import ComfyExtension, io
 
-from .patch_nodes import TAPEBudgetSchedule, TAPELayerReselect, TAPEPatchModel
+from .patch_nodes import TAPEAdvancedOptions, TAPEBudgetSchedule, TAPELayerReselect, TAPEPatchModel
+from .preview_nodes import TAPEMaskPreview
 
-NODES: list[type[io.ComfyNode]] = [TAPEPatchModel, TAPEBudgetSchedule, TAPELayerReselect]
+NODES: list[type[io.ComfyNode]] = [
+    TAPEPatchModel,
+    TAPEBudgetSchedule,
+    TAPELayerReselect,
+    TAPEAdvancedOptions,
+    TAPEMaskPreview,
+]
 
 try:  # the testbed nodes arrive with the testbed model
     from .testbed_nodes import TESTBED_NODES

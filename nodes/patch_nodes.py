@@ -1,4 +1,4 @@
-"""TAPE Patch Model, TAPE Budget Schedule, TAPE Layer Reselect."""
+"""TAPE Patch Model and its optional settings nodes: Budget Schedule, Layer Reselect, Advanced Options."""
 
 from contextlib import contextmanager
 
@@ -12,6 +12,7 @@ from ..tape_core.schedule import MIN_KEEP, SCHEDULE_PRESETS, parse_ratio_list
 
 ScheduleType = io.Custom("TAPE_SCHEDULE")
 ReselectType = io.Custom("TAPE_RESELECT")
+OptionsType = io.Custom("TAPE_OPTIONS")
 _FROM_RESELECT = ("reselect_blocks", "reselect_every", "dense_first_blocks", "dense_last_blocks")
 
 
@@ -34,19 +35,82 @@ class TAPEPatchModel(io.ComfyNode):
             node_id="TAPEPatchModel",
             display_name="TAPE Patch Model",
             category="TAPE",
-            description="Speeds up native Wan video models by pruning video tokens in most transformer blocks "
-            "(TAPE: temporal-aware pruning). Put it between the model loader and the sampler.",
+            description="Speeds up native video models (Wan 2.1 / 2.2, HunyuanVideo, LTX-Video) by pruning video "
+            "tokens in most transformer blocks (TAPE: temporal-aware pruning). Put it after LoRA and model sampling "
+            "nodes, right before the sampler.",
             inputs=[
-                io.Model.Input("model", tooltip="A native Wan 2.1 / 2.2 video model."),
+                io.Model.Input("model", tooltip="A native video model: Wan 2.1 / 2.2, HunyuanVideo or LTX-Video."),
                 io.Float.Input(
                     "keep_ratio",
                     default=0.5,
                     min=MIN_KEEP,
                     max=1.0,
                     step=0.01,
-                    tooltip="Share of each frame's tokens the pruned blocks compute (0.05-1). Lower is "
-                    "faster; 1 turns TAPE off. With a schedule this is the average over pruned steps. "
-                    "If you see artifacts, raise it.",
+                    tooltip="Share of each frame's tokens the pruned blocks compute (0.05-1), averaged over the "
+                    "pruned steps. Lower is faster; 1 turns TAPE off. 0.5 is the measured default; if you see "
+                    "artifacts, raise it (0.6-0.7).",
+                ),
+                io.Boolean.Input(
+                    "enabled", default=True, tooltip="Off returns the input model untouched (same output bit for bit)."
+                ),
+                ScheduleType.Input(
+                    "schedule",
+                    optional=True,
+                    tooltip="Budget over sampling steps from TAPE Budget Schedule. Default: linear, spread 0.2, "
+                    "1 dense warm-up step.",
+                ),
+                ReselectType.Input(
+                    "reselect",
+                    optional=True,
+                    tooltip="Which blocks reselect tokens / stay dense, from TAPE Layer Reselect. Default: reselect "
+                    "every 20 blocks, first block dense.",
+                ),
+                OptionsType.Input(
+                    "options",
+                    optional=True,
+                    tooltip="Selection and cache settings from TAPE Advanced Options (score, pruned tokens' "
+                    "update, cache device, active range). Default: the measured defaults.",
+                ),
+            ],
+            outputs=[io.Model.Output(tooltip="The model with TAPE applied (a patched clone).")],
+            hidden=[io.Hidden.unique_id],  # each run's summary is shown on this node
+        )
+
+    @classmethod
+    def execute(cls, model, keep_ratio, enabled=True, schedule=None, reselect=None, options=None) -> io.NodeOutput:
+        if not enabled:
+            return io.NodeOutput(model)
+        with errors_named("TAPE Patch Model"):
+            config = TapeConfig(
+                keep_ratio=keep_ratio,
+                schedule=schedule or BudgetSchedule(),
+                reselect=reselect or ReselectPolicy(),
+                **dict(options or {}),
+            )
+            node_id = cls.hidden.unique_id if cls.hidden else None
+            return io.NodeOutput(apply_tape(model, config, node_id=node_id))
+
+
+class TAPEAdvancedOptions(io.ComfyNode):
+    """The settings most users never change; each default is the best measured (BENCHMARKS.md, fidelity tables)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="TAPEAdvancedOptions",
+            display_name="TAPE Advanced Options",
+            category="TAPE",
+            description="How TAPE chooses the kept tokens and what pruned tokens get. The defaults are the best "
+            "measured; connect to TAPE Patch Model's options input to change them.",
+            inputs=[
+                io.Combo.Input(
+                    "score",
+                    options=list(SCORE_METHODS),
+                    default="random",
+                    tooltip="How the kept tokens are chosen. random (best measured with reuse): a fresh draw every "
+                    "step, so every token is recomputed every few steps. attention: the paper's TAPE ranking, "
+                    "attention received, smoothed across frames (smoothing) and rotated across steps (rotation). "
+                    "key_norm: a cheap importance proxy.",
                 ),
                 io.Float.Input(
                     "smoothing",
@@ -54,19 +118,35 @@ class TAPEPatchModel(io.ComfyNode):
                     min=0.05,
                     max=1.0,
                     step=0.05,
-                    tooltip="Temporal smoothing a of token importance across frames: "
-                    "s~[f] = a*s[f] + (1-a)*s~[f-1]. Lower = steadier selection (less flicker); "
-                    "1 = no smoothing. The paper uses 0.5. For attention and key_norm scores (a random draw is "
-                    "not smoothed).",
+                    tooltip="Temporal smoothing a of token importance across frames: s~[f] = a*s[f] + "
+                    "(1-a)*s~[f-1]. Lower = steadier selection; 1 = none. The paper uses 0.5. For attention and "
+                    "key_norm scores (a random draw is not smoothed).",
+                ),
+                io.Float.Input(
+                    "rotation",
+                    default=1.0,
+                    min=0.0,
+                    max=10.0,
+                    step=0.1,
+                    tooltip="How fast the kept set rotates across steps: a token gains this much priority (in units "
+                    "of its importance rank in the frame) per step it is not computed. 0 = the paper's pure ranking "
+                    "(measured much worse with reuse). For attention and key_norm scores.",
                 ),
                 io.Combo.Input(
                     "pruned_mode",
                     options=list(PRUNED_MODES),
                     default="reuse",
-                    tooltip="What pruned tokens get in the blocks that leave them out. reuse (best measured): "
-                    "the update those blocks computed for each of them the last time it was kept; costs a "
-                    "cache of one fp8 activation per reselection span (see cache_device). nearest: the update "
-                    "of the nearest kept token of the same frame, no cache. skip: nothing, they pass unchanged.",
+                    tooltip="What pruned tokens get in the blocks that leave them out. reuse (best measured): the "
+                    "update those blocks computed for each of them the last time it was kept, plus 30% of its "
+                    "nearest kept neighbour's fresh one; costs an fp8 cache of one activation per reselection span. "
+                    "nearest: the nearest kept token's update, no cache. skip: nothing.",
+                ),
+                io.Combo.Input(
+                    "cache_device",
+                    options=list(CACHE_DEVICES),
+                    default="gpu",
+                    tooltip="Where the reuse cache lives. cpu: in RAM, no extra VRAM and the same video, at the cost "
+                    "of PCIe copies every pruned step.",
                 ),
                 io.Float.Input(
                     "start_percent",
@@ -84,86 +164,26 @@ class TAPEPatchModel(io.ComfyNode):
                     step=0.01,
                     tooltip="Sampling progress after which TAPE stops acting (1 = last step).",
                 ),
-                io.Boolean.Input(
-                    "enabled", default=True, tooltip="Off returns the input model untouched (same output bit for bit)."
-                ),
-                io.Combo.Input(
-                    "score",
-                    options=list(SCORE_METHODS),
-                    default="random",
-                    tooltip="How the kept tokens are chosen. random (best measured with reuse): a fresh draw every "
-                    "step, so every token is recomputed every few steps. attention: the paper's TAPE ranking, "
-                    "attention received, smoothed across frames (smoothing) and rotated across steps (rotation). "
-                    "key_norm: a cheap importance proxy.",
-                ),
-                io.Combo.Input(
-                    "cache_device",
-                    options=list(CACHE_DEVICES),
-                    default="gpu",
-                    tooltip="Where the reuse cache lives (fp8, 1 byte per value; one activation per reselection "
-                    "span and CFG row). cpu: in RAM, no extra VRAM and the same video, at the cost of "
-                    "PCIe copies every pruned step.",
-                ),
-                io.Float.Input(
-                    "rotation",
-                    default=1.0,
-                    min=0.0,
-                    max=10.0,
-                    step=0.1,
-                    tooltip="How fast the kept set rotates across steps: a token gains this much priority (in "
-                    "units of its importance rank within the frame) for every step it is not computed, so every "
-                    "token is refreshed within a few steps and no reused update goes stale. 0 = the paper's pure "
-                    "importance ranking (the same tokens stay pruned: measured much worse with reuse). For attention "
-                    "and key_norm scores; random selection rotates by itself.",
-                ),
-                ScheduleType.Input(
-                    "schedule",
-                    optional=True,
-                    tooltip="Budget over sampling steps from TAPE Budget Schedule. Default: linear, "
-                    "spread 0.2, 1 dense warm-up step.",
-                ),
-                ReselectType.Input(
-                    "reselect",
-                    optional=True,
-                    tooltip="Which blocks reselect tokens / stay dense, from TAPE Layer Reselect. "
-                    "Default: reselect every 20 blocks, first block dense.",
-                ),
             ],
-            outputs=[io.Model.Output(tooltip="The model with TAPE applied (a patched clone).")],
+            outputs=[OptionsType.Output(tooltip="Connect to TAPE Patch Model's options input.")],
         )
 
     @classmethod
     def execute(
-        cls,
-        model,
-        keep_ratio,
-        smoothing,
-        pruned_mode,
-        start_percent,
-        end_percent,
-        enabled,
-        score="random",
-        cache_device="gpu",
-        rotation=1.0,
-        schedule=None,
-        reselect=None,
+        cls, score, smoothing, rotation, pruned_mode, cache_device, start_percent, end_percent
     ) -> io.NodeOutput:
-        if not enabled:
-            return io.NodeOutput(model)
-        with errors_named("TAPE Patch Model"):
-            config = TapeConfig(
-                keep_ratio=keep_ratio,
-                smoothing=smoothing,
-                pruned_mode=pruned_mode,
-                start_percent=start_percent,
-                end_percent=end_percent,
-                schedule=schedule or BudgetSchedule(),
-                reselect=reselect or ReselectPolicy(),
-                score=score,
-                cache_device=cache_device,
-                rotation=rotation,
-            )
-            return io.NodeOutput(apply_tape(model, config))
+        options = dict(
+            score=score,
+            smoothing=smoothing,
+            rotation=rotation,
+            pruned_mode=pruned_mode,
+            cache_device=cache_device,
+            start_percent=start_percent,
+            end_percent=end_percent,
+        )
+        with errors_named("TAPE Advanced Options"):
+            TapeConfig(**options)  # validate here, where the values were typed
+        return io.NodeOutput(options)
 
 
 class TAPEBudgetSchedule(io.ComfyNode):

@@ -48,7 +48,10 @@ class ReselectPolicy:
         if any(b < 0 for b in self.blocks):
             raise ValueError(f"reselect_blocks must be >= 0, got {self.blocks}")
 
-    def plan(self, n_blocks: int) -> "BlockPlan":
+    def plan(self, n_blocks: int, dense_scoring: bool = True) -> "BlockPlan":
+        """dense_scoring False (a selection that needs no scores, e.g. a random draw): a reselection block past the
+        dense first blocks is a PRUNE block that starts a new span (its kept set is drawn before it runs); only
+        the first selection keeps its SCORE block, the last dense-first block."""
         bad = [b for b in self.blocks if b >= n_blocks]
         if bad:
             raise ValueError(f"reselect_blocks {bad} do not exist: this model has {n_blocks} blocks (0-{n_blocks - 1})")
@@ -69,8 +72,9 @@ class ReselectPolicy:
         span = -1
         for i in range(n_blocks):
             if i in score:
-                roles.append(BlockRole.SCORE)
                 span = len({s for s in score if s <= i}) - 1
+                pruned = not dense_scoring and self.dense_first <= i < last_prunable
+                roles.append(BlockRole.PRUNE if pruned else BlockRole.SCORE)
                 spans.append(span)
             elif i < self.dense_first or i >= last_prunable or span < 0:
                 roles.append(BlockRole.DENSE)

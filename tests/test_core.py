@@ -301,3 +301,13 @@ def test_cache_writes_land_whatever_the_layout_of_the_residual():
     cache.write_rows(flat, fresh)
     out = cache.decode("cpu", torch.float32).view(32, 12)
     assert torch.allclose(out[flat], fresh.reshape(6, 12), rtol=2**-8, atol=2**-8 * fresh.abs().max())
+
+
+def test_plan_without_dense_scoring_prunes_the_later_reselection_blocks():
+    """A random draw needs no scores: only the first selection keeps its (dense-first) SCORE block; later reselection
+    blocks prune and start a new span."""
+    p = ReselectPolicy(every=10, dense_first=1).plan(30, dense_scoring=False)
+    assert p.describe() == "S" + "p" * 29
+    assert p.spans[9] == 0 and p.spans[10] == 1 and p.is_span_start(10) and p.is_span_end(9)
+    assert len(p.pruned_blocks()) == 29
+    assert ReselectPolicy(every=10, dense_first=1).plan(30).describe().count("S") == 3

@@ -5,12 +5,12 @@ import re
 
 import torch
 from comfy_harness import load_unet, sample
-from comfyui_tape.nodes.patch_nodes import TAPEBudgetSchedule, TAPELayerReselect, TAPEPatchModel
+from comfyui_tape.nodes.patch_nodes import TAPEAdvancedOptions, TAPEBudgetSchedule, TAPELayerReselect, TAPEPatchModel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_wan import conds
 
-NODE_ERROR = re.compile(r"^TAPE (Patch Model|Budget Schedule|Layer Reselect): [a-z_ ]+")
+NODE_ERROR = re.compile(r"^TAPE (Patch Model|Budget Schedule|Layer Reselect|Advanced Options): [a-z_ ]+")
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 text = st.text(alphabet=st.sampled_from(list("0123456789.,- eE+abc\t")), max_size=24)
 
@@ -40,6 +40,20 @@ def test_layer_reselect_inputs(every, blocks, first, last):
         assert policy.every == every and policy.dense_first == first
 
 
+@FAST
+@given(
+    smoothing=st.floats(-0.5, 1.5),
+    rotation=st.floats(-1, 200),
+    start=st.floats(-0.5, 1.5),
+    end=st.floats(-0.5, 1.5),
+    mode=st.sampled_from(["reuse", "nearest", "skip", "bogus"]),
+)
+def test_advanced_options_inputs(smoothing, rotation, start, end, mode):
+    options = named_error_or_value(TAPEAdvancedOptions.execute, "random", smoothing, rotation, mode, "gpu", start, end)
+    if options is not None:
+        assert options["pruned_mode"] == mode and options["start_percent"] == start
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     keep=st.floats(-0.5, 1.5),
@@ -55,9 +69,7 @@ def test_patch_model_on_any_latent_shape(wan_models, keep, frames, h, w, blocks)
     pos, neg = conds()
     lat = {"samples": torch.zeros(1, 16, frames, h, w)}
     reselect = TAPELayerReselect.execute(2, blocks, 1, 0).result[0]
-    m = named_error_or_value(
-        TAPEPatchModel.execute, model, keep, 0.5, "reuse", 0.0, 1.0, True, "random", "gpu", 1.0, None, reselect
-    )
+    m = named_error_or_value(TAPEPatchModel.execute, model, keep, True, None, reselect)
     if m is None:
         return
     out = sample(m, lat, pos, neg, steps=2)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from comfy_harness import load_unet, sample, text_cond
 from comfyui_tape.integration import runtime
-from comfyui_tape.nodes.patch_nodes import TAPEBudgetSchedule, TAPELayerReselect, TAPEPatchModel
+from comfyui_tape.nodes.patch_nodes import TAPEAdvancedOptions, TAPEBudgetSchedule, TAPELayerReselect, TAPEPatchModel
 from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy
 
 LATENT_CH = {"t2v": 16, "i2v": 16, "ti2v5b": 48}
@@ -18,9 +18,8 @@ NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=0)
 def patch(
     model, keep=0.5, mode="skip", start=0.0, end=1.0, enabled=True, schedule=NO_WARMUP, reselect=EVERY2, smoothing=0.5
 ):
-    return TAPEPatchModel.execute(
-        model, keep, smoothing, mode, start, end, enabled, schedule=schedule, reselect=reselect
-    ).result[0]
+    options = TAPEAdvancedOptions.execute("random", smoothing, 1.0, mode, "gpu", start, end).result[0]
+    return TAPEPatchModel.execute(model, keep, enabled, schedule=schedule, reselect=reselect, options=options).result[0]
 
 
 def latent(kind="t2v", batch=1, frames=4, h=8, w=8, mask=False):
@@ -103,7 +102,7 @@ def test_permuted_full_selection_reproduces_block_outputs(wan_models, monkeypatc
         b, n = call.videos, scores.shape[1]
         g = torch.Generator().manual_seed(int(call.sigma * 1000))
         kept = torch.stack([torch.randperm(n, generator=g) for _ in range(b)])
-        return runtime.Selection(call.sigma, kept, frame_major=False)
+        return runtime.Selection(call.sigma, kept, frame_major=False, layout=(call.grid, call.n_prefix))
 
     monkeypatch.setattr(runtime.TapeRun, "select", permuted_all)
     out = sample(patch(model, mode=mode), lat, pos, neg, steps=3)
@@ -123,7 +122,7 @@ def test_per_frame_modulation_fast_path_matches_expanded_gather(wan_models, monk
 
     def general(self, scores, call, span=0):
         sel = select(self, scores, call, span)
-        return runtime.Selection(sel.step_key, sel.kept, frame_major=False)
+        return runtime.Selection(sel.step_key, sel.kept, frame_major=False, layout=sel.layout)
 
     monkeypatch.setattr(runtime.TapeRun, "select", general)
     slow = sample(patch(model, keep=0.5), lat, pos, neg, steps=3)
@@ -139,8 +138,9 @@ def test_keep_half_halves_the_tokens_blocks_receive(wan_models, tape_summaries, 
     lat = latent(frames=4, h=8, w=8)  # 4 frames x (4 x 4) tokens
     ref = sample(spied(model, []), lat, pos, neg, steps=4)
     out = sample(patch(spied(model, log), keep=0.5, mode=mode), lat, pos, neg, steps=4)
-    pruned = [e["tokens"] for e in log if e["block"] in (1, 3)]
-    scored = [e["tokens"] for e in log if e["block"] in (0, 2)]
+    # random score (the default): block 2 reselects without running dense (a random draw needs no scores)
+    pruned = [e["tokens"] for e in log if e["block"] in (1, 2, 3)]
+    scored = [e["tokens"] for e in log if e["block"] == 0]
     assert pruned and set(pruned) == {4 * 8}, pruned  # 8 of 16 tokens in each of 4 frames
     assert set(scored) == {64}
     assert out.isfinite().all() and not torch.equal(out, ref)
@@ -308,7 +308,8 @@ def test_nearest_mode_gives_pruned_tokens_their_neighbours_update(wan_models):
     unchanged = {}
     for mode in ("skip", "nearest"):
         log = []
-        sample(patch(spied(model, log), keep=0.5, mode=mode), latent(), pos, neg, steps=2)
+        dense_2_3 = ReselectPolicy(every=0, dense_first=1, dense_last=2)  # S p D D
+        sample(patch(spied(model, log), keep=0.5, mode=mode, reselect=dense_2_3), latent(), pos, neg, steps=2)
         step = [e for e in log if e["sigma"] == log[0]["sigma"]]
         b0, b1, b2 = (next(e for e in step if e["block"] == i) for i in (0, 1, 2))
         assert b1["tokens"] == 32 and b2["tokens"] == 64

@@ -48,14 +48,22 @@ class HunyuanVideoAdapter:
 
     @staticmethod
     def serves(diffusion_model) -> bool:
-        return type(diffusion_model) is _hunyuan_class() and len(diffusion_model.patch_size) == 3
+        dm = diffusion_model
+        return type(dm) is _hunyuan_class() and not HunyuanVideoAdapter._is_image_model(dm)
+
+    @staticmethod
+    def _is_image_model(dm) -> bool:
+        """HunyuanImage 2.1 and its refiner run in the same class: the base with a 2-D patch, the refiner with a 3-D
+        patch (1, 1, 1). Neither has the CLIP-pooled vector input every HunyuanVideo checkpoint has (vector_in)."""
+        return len(dm.patch_size) != 3 or getattr(dm, "vector_in", None) is None
 
     @staticmethod
     def refusal(diffusion_model) -> str | None:
-        if type(diffusion_model).__name__ == "HunyuanVideo" and len(getattr(diffusion_model, "patch_size", ())) == 2:
+        dm = diffusion_model
+        if type(dm).__name__ == "HunyuanVideo" and HunyuanVideoAdapter._is_image_model(dm):
             return (
-                "model: TAPE does not support HunyuanImage 2.1 (an image model: ComfyUI runs it through the "
-                "HunyuanVideo class with a 2-D patch, and TAPE's pruning is per video frame)."
+                "model: TAPE does not support HunyuanImage 2.1 or its refiner (image models that ComfyUI runs through "
+                "the HunyuanVideo class); TAPE prunes the frames of HunyuanVideo."
             )
         return None
 

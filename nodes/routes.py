@@ -1,0 +1,44 @@
+"""HTTP routes the pack's frontend extensions read (web/): GET /tape/estimate."""
+
+import logging
+
+from ..integration.estimate import REFERENCE, block_speedup
+from ..tape_core import BudgetSchedule
+from ..tape_core.schedule import parse_ratio_list
+
+log = logging.getLogger("TAPE")
+
+
+def estimate_response(query) -> dict:
+    """keep_ratio, steps and the Budget Schedule's widgets -> {"ratios", "block_speedup", "reference"} or {"error"}."""
+    try:
+        keep = float(query.get("keep_ratio", 0.5))
+        steps = max(1, min(1000, int(query.get("steps", 20))))
+        preset = query.get("preset", "linear")
+        custom = parse_ratio_list(query.get("custom_ratios", "")) if preset == "custom" else ()
+        schedule = BudgetSchedule(
+            preset,
+            float(query.get("spread", 0.2)),
+            int(query.get("dense_first_steps", 1)),
+            int(query.get("dense_last_steps", 0)),
+            custom,
+        )
+        ratios, speedup = block_speedup(keep, schedule, steps)
+    except (ValueError, TypeError) as e:
+        return {"error": str(e)}
+    return {"ratios": ratios, "block_speedup": speedup, "reference": REFERENCE}
+
+
+def register_routes() -> None:
+    try:
+        from aiohttp import web
+        from server import PromptServer
+    except ImportError:
+        return
+    server = getattr(PromptServer, "instance", None)
+    if server is None:
+        return
+
+    @server.routes.get("/tape/estimate")
+    async def tape_estimate(request):
+        return web.json_response(estimate_response(request.rel_url.query))
