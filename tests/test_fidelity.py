@@ -4,9 +4,9 @@ than the random-selection control, at the same keep ratio, with no more flicker;
 
 import pytest
 from comfy_harness import REPO
+from comfyui_tape.research.testbed import fidelity
+from comfyui_tape.research.testbed.sample import load_model
 from comfyui_tape.tape_core import TapeConfig
-from comfyui_tape.testbed import fidelity
-from comfyui_tape.testbed.sample import load_model
 
 CKPT = REPO / "testbed" / "tape_testbed_wan.safetensors"
 PROMPTS = fidelity.PROMPTS[:2]

@@ -30,3 +30,27 @@ def test_comfyui_loader_registers_the_nodes_with_tooltips():
         for out in schema.outputs:
             assert out.tooltip, f"{node_id} output has no tooltip"
     assert any(str(REPO) in d or d.endswith("web") for d in nodes.EXTENSION_WEB_DIRS.values())
+
+
+def test_research_tooling_stays_out_of_the_shipped_pack():
+    """research/ (benchmarks, fidelity scripts, testbed training) is left out of the registry archive, so nothing
+    the pack loads may import it; the demo model's modules the nodes need stay in the top-level testbed/."""
+    import ast
+
+    ignored = (REPO / ".comfyignore").read_text().split()
+    assert "research/" in ignored
+    shipped = [REPO / "__init__.py"]
+    for folder in ("nodes", "tape_core", "integration", "testbed"):
+        shipped += sorted((REPO / folder).rglob("*.py"))
+    for path in shipped:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert "research" not in name.split("."), f"{path.relative_to(REPO)} imports {name}"
+    for name in ("tape_testbed_wan.safetensors", "tape_testbed_wan16.safetensors", "latent.py", "vocab.py", "model.py"):
+        assert (REPO / "testbed" / name).is_file(), name

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 from comfyui_tape.nodes.testbed_nodes import TapeTestbedDecode, TapeTestbedPrompt
-from comfyui_tape.testbed import data, latent, vocab
+from comfyui_tape.research.testbed import data
+from comfyui_tape.testbed import latent, vocab
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "testbed" / "tape_testbed_wan.safetensors"
 
@@ -170,7 +171,7 @@ def test_comfy_sampler_sees_the_training_objective(comfy_model):
 
 
 def test_train_smoke_runs_on_cpu(tmp_path):
-    from comfyui_tape.testbed import train
+    from comfyui_tape.research.testbed import train
 
     state = train.main(["--smoke", "--out-dir", str(tmp_path)])
     assert state["step"] == 3
@@ -185,7 +186,7 @@ def test_train_smoke_runs_on_cpu(tmp_path):
 def test_training_options_change_only_what_they_say():
     """--object-weight adds a loss weight and --frame-noise per-frame levels; with both off a step's batch is
     the one the published checkpoint was trained on (same draws)."""
-    from comfyui_tape.testbed import train
+    from comfyui_tape.research.testbed import train
 
     gen = data.ClipGenerator()
     base = train.parse_args(["--out-dir", "unused", "--smoke"])
@@ -204,7 +205,7 @@ def test_training_options_change_only_what_they_say():
 
 
 def test_train_smoke_with_per_frame_noise_and_object_weight(tmp_path):
-    from comfyui_tape.testbed import train
+    from comfyui_tape.research.testbed import train
 
     state = train.main(["--smoke", "--out-dir", str(tmp_path), "--frame-noise", "1", "--object-weight", "4"])
     assert state["step"] == 3 and all(0 < loss < 10 for _, loss, _ in state["losses"])
@@ -220,7 +221,7 @@ def test_train_smoke_with_per_frame_noise_and_object_weight(tmp_path):
     ],
 )
 def test_motion_measure_recovers_rendered_motion(clips, prompt, direction, lo, hi):
-    from comfyui_tape.testbed import motion
+    from comfyui_tape.research.testbed import motion
 
     video = clips.render(data.specs_from_prompts([prompt]), torch.Generator().manual_seed(5), 16, 64)[0]
     m = motion.clip_motion(video, direction)

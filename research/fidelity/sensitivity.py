@@ -1,7 +1,7 @@
 """Why pruned testbed videos drift: how far does the unpruned model move under a tiny perturbation of its
 starting noise, and how much do dense early steps help? (BENCHMARKS.md, "Fidelity: sensitivity")
 
-    python scripts/sensitivity.py --prompts 3 --out out/sensitivity.json
+    python research/fidelity/sensitivity.py --prompts 3 --out out/sensitivity.json
 """
 
 import argparse
@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
 
@@ -30,9 +30,9 @@ def main():
     import comfy.sample
     import torch
     from comfyui_tape.integration.patcher import apply_tape
+    from comfyui_tape.research.testbed import fidelity, latent
+    from comfyui_tape.research.testbed.sample import DEFAULTS, conditioning, load_model
     from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy, TapeConfig
-    from comfyui_tape.testbed import fidelity, latent
-    from comfyui_tape.testbed.sample import DEFAULTS, conditioning, load_model
 
     model = load_model(str(REPO / "testbed" / "tape_testbed_wan.safetensors"))
 

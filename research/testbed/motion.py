@@ -1,6 +1,6 @@
 """Do objects and backgrounds move as the prompt says? Block-matching motion of generated clips.
 
-    python -m testbed.motion --ckpt testbed/tape_testbed_wan.safetensors --seeds 4 [--gpu] [--out m.json]
+    python -m research.testbed.motion --ckpt testbed/tape_testbed_wan.safetensors --seeds 4 [--gpu] [--out m.json]
 
 For every frame pair, each 8x8 block of frame f is matched to frame f+1 over integer shifts of +-4 px; blocks
 whose best shift beats staying put by a clear margin are "moving". With the camera static only the object's

@@ -1,6 +1,6 @@
 """Draw the training loss curve from a run's loss.csv (the last run's file holds the whole history).
 
-python -m testbed.plot_loss runs/run2/loss.csv docs/testbed_loss.png --resume-step 2583
+python -m research.testbed.plot_loss runs/run2/loss.csv docs/testbed_loss.png --resume-step 2583
 """
 
 import argparse

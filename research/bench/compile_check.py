@@ -5,12 +5,13 @@ compilation, the second is timed. Dynamo's counters (graph breaks, unique graphs
 (function, recompile reason) are recorded per variant, so recompiles can be counted against the number of distinct
 kept-token counts the schedule asks for.
 
-Called from bench.gpu_speed (`--compile`: whole model and per block, constant keep 0.5), or on its own:
+Called from research.bench.gpu_speed (`--compile`: whole model and per block, constant keep 0.5), or on its own:
 
-    COMFYUI_PATH=.comfyui TORCH_LOGS=recompiles,graph_breaks python -m bench.compile_check --model 1.3b --res 480p \
-        --steps 8 --variants eager_unpruned,eager_tape_default,compiled_blocks_tape_default,compiled_blocks_unpruned \
-        --budget-s 280 --out results/
-    python -m bench.compile_check --tiny --out results/compile-cpu     # CPU check of the script (aot_eager)
+    COMFYUI_PATH=.comfyui TORCH_LOGS=recompiles,graph_breaks python -m research.bench.compile_check --model 1.3b \
+        --res 480p --steps 8 --budget-s 280 \
+        --variants eager_unpruned,eager_tape_default,compiled_blocks_tape_default,compiled_blocks_unpruned \
+        --out results/
+    python -m research.bench.compile_check --tiny --out results/compile-cpu     # CPU check of the script (aot_eager)
 
 Variant names: eager_ / compiled_ (whole diffusion model, what the node does by default) / compiled_blocks_ (each
 transformer block, `keys=[diffusion_model.blocks.<i>]`), then unpruned, tape0.5 (constant keep 0.5 after one dense

@@ -1,8 +1,8 @@
 """Peak VRAM of TAPE's reuse cache against unpruned, through ComfyUI's sampling path (2 steps: the dense warm-up
 step fills the cache, the pruned step holds it and its decode buffer).
 
-    COMFYUI_PATH=.comfyui python -m bench.vram --model 14b --res 720p --out results/
-    python -m bench.vram --tiny --out results/vram-cpu     # CPU check of the script
+    COMFYUI_PATH=.comfyui python -m research.bench.vram --model 14b --res 720p --out results/
+    python -m research.bench.vram --tiny --out results/vram-cpu     # CPU check of the script
 
 Rows: unpruned; the default (fp8 cache per reselection span); bf16 cache; cache per block; cache on the host.
 Results: <out>/vram_<model>_<res>.json and a table on stdout.

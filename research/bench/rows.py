@@ -15,8 +15,8 @@ def constant_schedule():
 
 def tape(model, keep=0.5, schedule=None, **kw):
     """TAPE with the node's defaults (TapeConfig's) except what is given (schedule None = the default schedule).
-    Results in bench/results from before 0.2 pinned pruned_mode 'reuse' with the per-span bf16 cache of that time;
-    the old default of 0.1 is `old_default()`."""
+    Results in research/bench/results from before 0.2 pinned pruned_mode 'reuse' with the per-span bf16 cache of that
+    time; the old default of 0.1 is `old_default()`."""
     from comfyui_tape.integration.patcher import apply_tape
     from comfyui_tape.tape_core import BudgetSchedule, TapeConfig
 
@@ -25,7 +25,7 @@ def tape(model, keep=0.5, schedule=None, **kw):
 
 def old_default() -> dict:
     """The node defaults of 0.1 (TapeConfig overrides), as the fidelity tables define them."""
-    from comfyui_tape.testbed.fidelity import OLD_DEFAULT
+    from comfyui_tape.research.testbed.fidelity import OLD_DEFAULT
 
     return dict(OLD_DEFAULT)
 

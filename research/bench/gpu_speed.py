@@ -1,13 +1,13 @@
 """GPU speed benchmark of TAPE on Wan through ComfyUI's real sampling path. One run measures one model size.
 
-  COMFYUI_PATH=.comfyui python -m bench.gpu_speed --model 1.3b --res 480p --mode full --compile --out results/
-  COMFYUI_PATH=.comfyui python -m bench.gpu_speed --model 14b --res 480p 720p --mode steps \
-      --easycache-from bench/results/gpu_1.3b.json --out results/
-  python -m bench.gpu_speed --tiny --mode full --compile --out results/bench-cpu   # CPU check of the whole script
+  COMFYUI_PATH=.comfyui python -m research.bench.gpu_speed --model 1.3b --res 480p --mode full --compile --out results/
+  COMFYUI_PATH=.comfyui python -m research.bench.gpu_speed --model 14b --res 480p 720p --mode steps \
+      --easycache-from research/bench/results/gpu_1.3b.json --out results/
+  python -m research.bench.gpu_speed --tiny --mode full --compile --out results/bench-cpu   # CPU check of the script
 
 --mode full: every row is a real 30-step KSampler run (measured end to end), plus the per-step probe runs that
   --mode steps uses, so the composition can be checked against the measured runs.
---mode steps: per-step probe runs only; 30-step end-to-end times are COMPOSED (bench/compose.py).
+--mode steps: per-step probe runs only; 30-step end-to-end times are COMPOSED (research/bench/compose.py).
 Results: <out>/gpu_<model>.json (rewritten after every section) and a table on stdout.
 """
 

@@ -9,8 +9,8 @@ The bench's log capture keeps every log record, and TAPE's end-of-run summary re
 formatted strings only, so by default the loop drops the captured records after each run; --keep-records keeps them
 (what the first GPU measurement did: +512 bytes a run, exactly one such tensor per retained record).
 
-    COMFYUI_PATH=.comfyui python -m bench.memory_loop --model 1.3b --out results/
-    python -m bench.memory_loop --tiny --runs 5 --out results/memloop-cpu     # CPU check of the script
+    COMFYUI_PATH=.comfyui python -m research.bench.memory_loop --model 1.3b --out results/
+    python -m research.bench.memory_loop --tiny --runs 5 --out results/memloop-cpu     # CPU check of the script
 
 Results: <out>/memory_loop_<model>.json and one line on stdout.
 """

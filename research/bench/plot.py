@@ -1,6 +1,7 @@
 """PNG: pruned-block speed-up vs keep ratio, TAPE's path against the ceiling (shared/notes/cost-model.md).
 
-python -m bench.plot bench/results/gpu_1.3b.json bench/results/gpu_14b.json --out docs/bench_block_speedup.png
+python -m research.bench.plot research/bench/results/gpu_1.3b.json research/bench/results/gpu_14b.json \
+    --out docs/bench_block_speedup.png
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..tape_core import BudgetSchedule, ReselectPolicy, TapeConfig
+from ...tape_core import BudgetSchedule, ReselectPolicy, TapeConfig
 
 STATIC_THRESHOLD = 0.02
 
@@ -164,7 +164,7 @@ def few_step_variants(keep: float = 0.5) -> list[Variant]:
 
 def patched(model, variant: Variant):
     if variant.tape is not None:
-        from ..integration.patcher import apply_tape
+        from ...integration.patcher import apply_tape
 
         return apply_tape(model, variant.tape)
     if variant.easycache is not None:

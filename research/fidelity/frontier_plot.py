@@ -1,7 +1,8 @@
 """Fidelity against compute: PSNR and temporal error of the keep sweeps and EasyCache (docs/fidelity_frontier.png).
 
-    python scripts/fidelity.py --ckpt testbed/tape_testbed_wan16.safetensors --out results/fidelity16.json --gpu
-    python scripts/frontier_plot.py results/fidelity16.json --out docs/fidelity_frontier.png
+    python research/fidelity/fidelity.py --gpu --ckpt testbed/tape_testbed_wan16.safetensors \
+        --out results/fidelity16.json
+    python research/fidelity/frontier_plot.py results/fidelity16.json --out docs/fidelity_frontier.png
 
 Needs matplotlib (not a dependency of the pack).
 """

@@ -1,6 +1,7 @@
 """Tables from the benchmark's JSON: a short summary on stdout, and the Markdown of BENCHMARKS.md's GPU section.
 
-python -m bench.report bench/results/gpu_1.3b.json bench/results/gpu_14b.json   # prints BENCHMARKS.md tables
+python -m research.bench.report research/bench/results/gpu_1.3b.json research/bench/results/gpu_14b.json
+(prints BENCHMARKS.md tables)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Sample the testbed checkpoint through ComfyUI's real sampler path and draw the docs grid.
 
-    python -m testbed.sample --ckpt testbed/tape_testbed_wan.safetensors --out docs/testbed_samples.png
+    python -m research.testbed.sample --ckpt testbed/tape_testbed_wan.safetensors --out docs/testbed_samples.png
 
 The path is what a graph runs: `comfy.sd.load_diffusion_model` (UNETLoader), the ModelSamplingSD3 node
 (shift), `comfy.sample.sample` with CFG (what KSampler calls), then the inverse latent map.

@@ -2,12 +2,12 @@
 configuration, random weights at the real sizes (ComfyUI's own model classes, detected by ComfyUI and loaded into a
 real ModelPatcher), bf16.
 
-  COMFYUI_PATH=.comfyui python -m bench.families --family hunyuan --size 13b --res 848x480x73 --out results/
-  COMFYUI_PATH=.comfyui python -m bench.families --family hunyuan --size 13b --res 1280x720x129 --mode steps \
+  COMFYUI_PATH=.comfyui python -m research.bench.families --family hunyuan --size 13b --res 848x480x73 --out results/
+  COMFYUI_PATH=.comfyui python -m research.bench.families --family hunyuan --size 13b --res 1280x720x129 --mode steps \
       --out results/
-  COMFYUI_PATH=.comfyui python -m bench.families --family ltxv --size 2b --res 768x512x97 --out results/
-  python -m bench.families --family ltxv --tiny --out results/bench-cpu     # CPU check of the whole script
-  python -m bench.families --report bench/results/families_*.json            # the BENCHMARKS.md table
+  COMFYUI_PATH=.comfyui python -m research.bench.families --family ltxv --size 2b --res 768x512x97 --out results/
+  python -m research.bench.families --family ltxv --tiny --out results/bench-cpu     # CPU check of the whole script
+  python -m research.bench.families --report research/bench/results/families_*.json            # the BENCHMARKS.md table
 
 The graphs are ComfyUI's official templates:
 - HunyuanVideo T2V: ModelSamplingSD3 (shift 7) + FluxGuidance 6, euler / simple, 20 steps, CFG 1 (guidance-
@@ -17,8 +17,8 @@ The graphs are ComfyUI's official templates:
 
 Per configuration, in this order (the JSON is rewritten after every section):
 1. warm-up: a dense and a TAPE run of 2 steps on a 2-frame latent of the same size (library start-up, kernels);
-2. probes: the SamplerCustom path with the full sigma list, evaluating only chosen steps (bench/sampling.py), so
-   TAPE sees each step's real index: a dense model (3 steps; 1 with --mode steps) and TAPE with a `custom` schedule
+2. probes: the SamplerCustom path with the full sigma list, evaluating only chosen steps (research/bench/sampling.py),
+   so TAPE sees each step's real index: a dense model (3 steps; 1 with --mode steps) and TAPE with a `custom` schedule
    whose first pruned steps sit at the --probe-keeps ratios, each --probe-repeat times in a row. The first step at a
    new kept-token count pays a one-time cost (~0.1 s on an H100, in the first pruned block that meets the count);
    the last step of each keep is the one used, the first-step excess is reported. Every block call in
@@ -26,7 +26,7 @@ Per configuration, in this order (the JSON is rewritten after every section):
    bookkeeping included) and the block on the kept rows alone, so the pruned-block speed-up is measured in situ
    (medians per block kind, so the one block that pays the new-shape cost does not count);
 3. composed end-to-end times: first step + sum over the other steps of t(keep of that step), t interpolated
-   between the probe keeps (bench/compose.py);
+   between the probe keeps (research/bench/compose.py);
 4. --mode full: whole runs of the unpruned model and of TAPE at the node defaults (TapeConfig()), timed end to end,
    and the composition checked against them; with --again a second TAPE run in the same process (every kept-token
    count already seen, as in a user's later runs).
@@ -183,7 +183,7 @@ def build_state_dict(family: str, size: str, device, dtype, seed: int = 0) -> di
 
 
 def load(family: str, sd: dict):
-    """ComfyUI detects the state dict (model_detection), then bench/wan_build.load_model's loader (the stock
+    """ComfyUI detects the state dict (model_detection), then research/bench/wan_build.load_model's loader (the stock
     load_diffusion_model_state_dict, constructing on the GPU) puts it into a ModelPatcher."""
     import comfy.model_detection
 

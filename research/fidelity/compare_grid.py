@@ -1,13 +1,13 @@
 """A picture of what pruning does on the testbed: the demo workflow's video unpruned and pruned, same seed.
 
-python scripts/compare_grid.py --out docs/fidelity_compare.png
+python research/fidelity/compare_grid.py --out docs/fidelity_compare.png
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
 
@@ -21,9 +21,9 @@ def main():
 
     import_comfy()
     load_pack()
+    from comfyui_tape.research.testbed import fidelity, latent
+    from comfyui_tape.research.testbed.sample import grid_image, load_model, sample_latent
     from comfyui_tape.tape_core import ReselectPolicy, TapeConfig
-    from comfyui_tape.testbed import fidelity, latent
-    from comfyui_tape.testbed.sample import grid_image, load_model, sample_latent
 
     model = load_model(str(REPO / "testbed" / "tape_testbed_wan.safetensors"))
     demo = ReselectPolicy(every=4)  # the demo workflow's TAPE Layer Reselect node

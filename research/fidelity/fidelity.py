@@ -1,11 +1,13 @@
 """Run the testbed fidelity benchmark (BENCHMARKS.md, "Fidelity").
 
-    python scripts/fidelity.py --out results/fidelity16.json --ckpt testbed/tape_testbed_wan16.safetensors --gpu
-    python scripts/fidelity.py --out results/fewstep.json --table few-step --steps 4 --cfg 1 --gpu
+    python research/fidelity/fidelity.py --gpu --out results/fidelity16.json \
+        --ckpt testbed/tape_testbed_wan16.safetensors
+    python research/fidelity/fidelity.py --out results/fewstep.json --table few-step --steps 4 --cfg 1 --gpu
 
-Loads a testbed checkpoint through ComfyUI's UNETLoader path, samples every configuration of testbed/fidelity.py
-(--table main: the equal-compute table and the keep sweeps; few-step: the 4-8-step CFG-1 rows) for each prompt x
-seed against the unpruned video of the same prompt and seed, and writes JSON plus a markdown table.
+Loads a testbed checkpoint through ComfyUI's UNETLoader path, samples every configuration of
+research/testbed/fidelity.py (--table main: the equal-compute table and the keep sweeps; few-step: the 4-8-step
+CFG-1 rows) for each prompt x seed against the unpruned video of the same prompt and seed, and writes JSON plus a
+markdown table.
 """
 
 import argparse
@@ -14,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))  # comfy_harness: find + import ComfyUI, load this repo as a package
 
 
@@ -38,13 +40,13 @@ def main():
     from comfy_harness import import_comfy, load_pack
 
     sys.path.insert(0, str(REPO))
-    from bench.env import stub_av_if_missing  # PyAV (video file I/O, unused here) is absent on the GPU machine
+    from research.bench.env import stub_av_if_missing  # PyAV (video file I/O, unused here) is absent on the GPU machine
 
     stub_av_if_missing()
     import_comfy(cpu=not args.gpu)
     load_pack()
-    from comfyui_tape.testbed import fidelity
-    from comfyui_tape.testbed.sample import load_model
+    from comfyui_tape.research.testbed import fidelity
+    from comfyui_tape.research.testbed.sample import load_model
 
     model = load_model(str(REPO / args.ckpt))
     if args.table == "few-step":

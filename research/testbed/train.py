@@ -1,9 +1,9 @@
 """Train the testbed WanModel with Wan's rectified-flow objective on generated clips.
 
 Run from the repository root with ComfyUI on PYTHONPATH:
-    python -m testbed.train --out-dir runs/run1 --deadline 555             # GPU, time-boxed
-    python -m testbed.train --out-dir runs/run2 --resume runs/run1/resume  # continues the schedule
-    python -m testbed.train --smoke --out-dir runs/smoke                   # a few CPU steps (tests)
+    python -m research.testbed.train --out-dir runs/run1 --deadline 555             # GPU, time-boxed
+    python -m research.testbed.train --out-dir runs/run2 --resume runs/run1/resume  # continues the schedule
+    python -m research.testbed.train --smoke --out-dir runs/smoke                   # a few CPU steps (tests)
 
 What the model sees matches ComfyUI's sampler exactly (comfy/model_sampling.py CONST +
 ModelSamplingDiscreteFlow): x_t = (1 - t) x0 + t noise, target v = noise - x0, timestep t * 1000, where x0
