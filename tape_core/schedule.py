@@ -75,7 +75,7 @@ class BudgetSchedule:
             return 1.0
         # progress over the pruned steps only, so the mean over them stays at base
         first, last = self.dense_first_steps, steps - self.dense_last_steps - 1
-        progress = 0.0 if last <= first else (step - first) / (last - first)
+        progress = 0.5 if last <= first else (step - first) / (last - first)  # one pruned step: the base ratio
         if self.preset == "custom":
             pos = progress * (len(self.custom) - 1)
             lo = int(math.floor(pos))

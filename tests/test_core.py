@@ -311,3 +311,10 @@ def test_plan_without_dense_scoring_prunes_the_later_reselection_blocks():
     assert p.spans[9] == 0 and p.spans[10] == 1 and p.is_span_start(10) and p.is_span_end(9)
     assert len(p.pruned_blocks()) == 29
     assert ReselectPolicy(every=10, dense_first=1).plan(30).describe().count("S") == 3
+
+
+def test_a_single_pruned_step_gets_the_base_keep_ratio():
+    """A stage of 2 steps with a dense warm-up step (the Wan 2.2 4-step template's stages) prunes one step: it must
+    get the base ratio, not the schedule's hardest (mean preserving)."""
+    assert BudgetSchedule().ratios(2, 0.5) == [1.0, 0.5]
+    assert BudgetSchedule(preset="cosine").ratios(2, 0.6) == [1.0, 0.6]

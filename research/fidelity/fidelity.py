@@ -24,7 +24,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="results/fidelity.json")
     p.add_argument("--ckpt", default="testbed/tape_testbed_wan.safetensors")
-    p.add_argument("--table", default="main", choices=["main", "main-no-sweep", "few-step"])
+    p.add_argument("--table", default="main", choices=["main", "main-no-sweep", "few-step", "two-stage"])
     p.add_argument("--cfg", type=float, default=4.0)
     p.add_argument("--budget-s", type=float, default=0.0, help="start no new prompt after this long (0 = no limit)")
     p.add_argument("--gpu", action="store_true")
@@ -51,6 +51,8 @@ def main():
     model = load_model(str(REPO / args.ckpt))
     if args.table == "few-step":
         rows = fidelity.few_step_variants(args.keep)
+    elif args.table == "two-stage":
+        rows = fidelity.two_stage_variants(args.keep)
     else:
         sweep = fidelity.SWEEP_KEEPS if args.table == "main" else ()
         rows = fidelity.variants(args.keep, easycache_thresholds=tuple(args.easycache), sweep_keeps=sweep)
@@ -73,6 +75,7 @@ def main():
         progress=save_partial,
         cfg=args.cfg,
         stop=(lambda: time.time() - t0 > args.budget_s) if args.budget_s else None,
+        two_stage=args.steps // 2 if args.table == "two-stage" else 0,
     )
     samples = len(next(iter(res["samples"].values()), []))
     res["meta"] = vars(args) | {"seconds": time.time() - t0, "samples_per_row": samples}

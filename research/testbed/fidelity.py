@@ -88,6 +88,7 @@ class Variant:
     tape: TapeConfig | None = None
     easycache: float | None = None
     seed_offset: int = 0
+    tape_stage2: TapeConfig | None = None  # two-stage table: the second model's config (None: the same as tape)
 
 
 # the node defaults of 0.1 (TapeConfig overrides)
@@ -162,6 +163,32 @@ def few_step_variants(keep: float = 0.5) -> list[Variant]:
     ]
 
 
+def two_stage_variants(keep: float = 0.5) -> list[Variant]:
+    """Rows for the Wan 2.2 A14B template's two stages (KSamplerAdvanced 0-2 / 2-4, CFG 1, TAPE on both models).
+    Each stage is its own sampler run: with the defaults each starts with a dense step (2 of 4 steps dense). How
+    should the second stage start? Without a dense step its first pruned step has no cache: pruned tokens take their
+    nearest kept neighbour's update (reuse from the previous stage is not possible: another model's residuals)."""
+    no_warmup = BudgetSchedule(preset="linear", spread=0.2, dense_first_steps=0)
+    default = TapeConfig(keep_ratio=keep)
+    no_dense = TapeConfig(keep_ratio=keep, schedule=no_warmup)
+    return [
+        Variant("defaults on both (2 of 4 steps dense)", default),
+        Variant("stage 2 without a dense step (1 of 4 dense)", default, tape_stage2=no_dense),
+        Variant("both without a dense step (0 of 4 dense)", no_dense),
+        Variant(
+            "stage 2 without a dense step, nearest",
+            default,
+            tape_stage2=TapeConfig(keep_ratio=keep, schedule=no_warmup, pruned_mode="nearest"),
+        ),  # fmt: skip
+        Variant(
+            "control: random selection, reuse (stage 2 no dense step)",
+            TapeConfig(keep_ratio=keep, **RANDOM_REUSE),
+            tape_stage2=TapeConfig(keep_ratio=keep, schedule=no_warmup, **RANDOM_REUSE),
+        ),  # fmt: skip
+        Variant("scale: unpruned, another seed", seed_offset=1000),
+    ]
+
+
 def patched(model, variant: Variant):
     if variant.tape is not None:
         from ...integration.patcher import apply_tape
@@ -213,10 +240,24 @@ def run(
     progress=None,
     cfg: float = 4.0,
     stop=None,
+    two_stage: int = 0,
 ) -> dict:
-    """Sample every row for every prompt x seed; returns {row name: {metric: mean}} plus per-sample lists."""
+    """Sample every row for every prompt x seed; returns {row name: {metric: mean}} plus per-sample lists.
+    two_stage > 0: every row (the reference too) samples as two KSamplerAdvanced stages split at that step, the
+    testbed standing in for both experts (a row's tape_stage2 patches the second)."""
     from . import latent
-    from .sample import sample_latent
+    from .sample import sample_latent, two_stage_latent
+
+    def sample(v: Variant | None, seed: int):
+        if not two_stage:
+            return sample_latent(model if v is None else patched(model, v), prompt, seed, frames, size, steps=steps,
+                                 cfg=cfg)  # fmt: skip
+        if v is None:
+            pair = (model, model)
+        else:
+            second = v if v.tape_stage2 is None else Variant(v.name, v.tape_stage2)
+            pair = (patched(model, v), patched(model, second))
+        return two_stage_latent(pair, prompt, seed, frames, size, steps=steps, split=two_stage, cfg=cfg)
 
     rows = rows if rows is not None else variants()
     progress = progress or (lambda msg, _results: print(msg))
@@ -232,19 +273,19 @@ def run(
             for seed in seeds:
                 if stop is not None and stop():
                     break
-                ref = latent.decode(sample_latent(model, prompt, seed, frames, size, steps=steps, cfg=cfg))[0]
+                ref = latent.decode(sample(None, seed))[0]
                 for v in rows:
                     catcher.tape.clear()
                     catcher.messages.clear()
-                    lat = sample_latent(
-                        patched(model, v), prompt, seed + v.seed_offset, frames, size, steps=steps, cfg=cfg
-                    )
+                    lat = sample(v, seed + v.seed_offset)
                     m = compare(latent.decode(lat)[0], ref)
-                    if catcher.tape:
-                        st = catcher.tape[-1]
-                        m["jitter"] = st.mean_jitter if st.mean_jitter is not None else float("nan")
-                        m["keep"] = float(np.mean(st.kept_fracs)) if st.kept_fracs else 1.0
-                        m["compute"] = 1.0 - st.flops_saved
+                    if catcher.tape:  # two stages: two runs, their FLOPs added
+                        sts = catcher.tape[-2:] if two_stage else catcher.tape[-1:]
+                        jit = [s.mean_jitter for s in sts if s.mean_jitter is not None]
+                        m["jitter"] = float(np.mean(jit)) if jit else float("nan")
+                        fr = [f for s in sts for f in s.kept_fracs]
+                        m["keep"] = float(np.mean(fr)) if fr else 1.0
+                        m["compute"] = sum(s.flops_run for s in sts) / max(1e-9, sum(s.flops_dense for s in sts))
                     elif v.easycache is not None:
                         m["compute"] = _easycache_compute(catcher.messages) or float("nan")
                     results[v.name].append(m)

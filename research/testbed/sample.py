@@ -89,6 +89,36 @@ def sample_latent(
     )
 
 
+def two_stage_latent(
+    models: tuple,
+    prompt: str,
+    seed: int,
+    frames: int = 16,
+    size: int = 64,
+    steps: int = 4,
+    split: int = 2,
+    cfg: float = 1.0,
+    sampler: str = DEFAULTS["sampler"],
+    scheduler: str = DEFAULTS["scheduler"],
+) -> torch.Tensor:
+    """The Wan 2.2 A14B template's two KSamplerAdvanced stages: models[0] runs steps 0-split (noise added, leftover
+    noise returned), models[1] runs split-steps on that latent (no new noise, full denoise). -> LATENT tensor."""
+    import comfy.sample
+
+    empty = torch.zeros([1, latent.LATENT_CHANNELS, frames, size // 2, size // 2])
+    noise = comfy.sample.prepare_noise(empty, seed)
+    common = dict(disable_pbar=True, seed=seed, denoise=1.0)
+    pos, neg = conditioning(prompt), conditioning("")
+    first = comfy.sample.sample(
+        models[0], noise, steps, cfg, sampler, scheduler, pos, neg, empty,
+        start_step=0, last_step=split, force_full_denoise=False, **common,
+    )  # fmt: skip
+    return comfy.sample.sample(
+        models[1], torch.zeros_like(first), steps, cfg, sampler, scheduler, pos, neg, first,
+        start_step=split, last_step=steps, force_full_denoise=True, **common,
+    )  # fmt: skip
+
+
 def grid_image(videos: list[torch.Tensor], labels: list[str], every: int = 2, scale: int = 2):
     """Rows of frames: videos [F, H, W, 3] in [0, 1], every `every`-th frame, label above each row -> PIL image."""
     from PIL import Image, ImageDraw
