@@ -10,14 +10,17 @@ log = logging.getLogger("TAPE")
 EVENT = "tape.summary"
 
 
-def run_finished(node_id: str | None, record, hint: str | None = None) -> None:
-    if node_id is None:
-        return
+def prompt_server():
+    """The running ComfyUI server, or None (scripts, tests without a server)."""
     try:
         from server import PromptServer
     except ImportError:
-        return
-    server = getattr(PromptServer, "instance", None)
+        return None
+    return getattr(PromptServer, "instance", None)
+
+
+def run_finished(node_id: str | None, record, hint: str | None = None) -> None:
+    server = prompt_server() if node_id is not None else None
     if server is None:
         return
     data = {"node": str(node_id), "text": record.summary, "warning": hint, **record.stats}

@@ -3,6 +3,7 @@
 import logging
 
 from ..integration.estimate import REFERENCE, block_speedup
+from ..integration.ui_events import prompt_server
 from ..tape_core import BudgetSchedule
 from ..tape_core.schedule import parse_ratio_list
 
@@ -30,14 +31,10 @@ def estimate_response(query) -> dict:
 
 
 def register_routes() -> None:
-    try:
-        from aiohttp import web
-        from server import PromptServer
-    except ImportError:
-        return
-    server = getattr(PromptServer, "instance", None)
+    server = prompt_server()
     if server is None:
         return
+    from aiohttp import web
 
     @server.routes.get("/tape/estimate")
     async def tape_estimate(request):

@@ -391,3 +391,12 @@ def one_torch_thread():
         yield
     finally:
         torch.set_num_threads(n)
+
+
+def tape_patch(model, keep=0.5, mode="skip", score="random", schedule=None, reselect=None, enabled=True, start=0.0,
+               end=1.0, smoothing=0.5):  # fmt: skip
+    """TAPE through its nodes, as a graph would: TAPE Advanced Options -> TAPE Patch Model. Returns the MODEL."""
+    from comfyui_tape.nodes.patch_nodes import TAPEAdvancedOptions, TAPEPatchModel
+
+    options = TAPEAdvancedOptions.execute(score, smoothing, 1.0, mode, "gpu", start, end).result[0]
+    return TAPEPatchModel.execute(model, keep, enabled, schedule=schedule, reselect=reselect, options=options).result[0]

@@ -20,10 +20,10 @@ from comfy_harness import (
     register_model_folder,
     sample,
     spy_blocks,
+    tape_patch,
     write_hunyuan_checkpoint,
 )
 from comfyui_tape.integration import runtime
-from comfyui_tape.nodes.patch_nodes import TAPEAdvancedOptions, TAPEPatchModel
 from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy
 
 NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=0)
@@ -31,10 +31,8 @@ EVERY2 = ReselectPolicy(every=2)  # double 0 scores, double 1 pruned, single 0 s
 F, N, T = 3, 16, 8  # latent frames, tokens per frame, text tokens
 
 
-def patch(model, keep=0.5, mode="skip", score="random", schedule=NO_WARMUP, reselect=EVERY2, enabled=True, **kw):
-    start, end = kw.get("start", 0.0), kw.get("end", 1.0)
-    options = TAPEAdvancedOptions.execute(score, 0.5, 1.0, mode, "gpu", start, end).result[0]
-    return TAPEPatchModel.execute(model, keep, enabled, schedule=schedule, reselect=reselect, options=options).result[0]
+def patch(model, schedule=NO_WARMUP, reselect=EVERY2, **kw):
+    return tape_patch(model, schedule=schedule, reselect=reselect, **kw)
 
 
 @pytest.fixture(scope="module", autouse=True)

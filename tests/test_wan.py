@@ -5,9 +5,9 @@ import copy
 
 import pytest
 import torch
-from comfy_harness import load_unet, sample, text_cond
+from comfy_harness import load_unet, sample, tape_patch, text_cond
 from comfyui_tape.integration import runtime
-from comfyui_tape.nodes.patch_nodes import TAPEAdvancedOptions, TAPEBudgetSchedule, TAPELayerReselect, TAPEPatchModel
+from comfyui_tape.nodes.patch_nodes import TAPEBudgetSchedule, TAPELayerReselect
 from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy
 
 LATENT_CH = {"t2v": 16, "i2v": 16, "ti2v5b": 48}
@@ -18,8 +18,7 @@ NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=0)
 def patch(
     model, keep=0.5, mode="skip", start=0.0, end=1.0, enabled=True, schedule=NO_WARMUP, reselect=EVERY2, smoothing=0.5
 ):
-    options = TAPEAdvancedOptions.execute("random", smoothing, 1.0, mode, "gpu", start, end).result[0]
-    return TAPEPatchModel.execute(model, keep, enabled, schedule=schedule, reselect=reselect, options=options).result[0]
+    return tape_patch(model, keep, mode, "random", schedule, reselect, enabled, start, end, smoothing)
 
 
 def latent(kind="t2v", batch=1, frames=4, h=8, w=8, mask=False):

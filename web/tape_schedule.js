@@ -3,9 +3,9 @@
 // Model it feeds and the steps of the graph's sampler.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { samplerSteps, widget } from "./tape_common.js";
 
 const PLOT_H = 70;
-const widget = (node, name) => node.widgets?.find((w) => w.name === name)?.value;
 
 function keepOfTarget(node) {
   for (const linkId of node.outputs?.[0]?.links ?? []) {
@@ -15,14 +15,6 @@ function keepOfTarget(node) {
     if (typeof keep === "number") return keep;
   }
   return 0.5;
-}
-
-function samplerSteps() {
-  for (const n of app.graph?._nodes ?? []) {
-    const steps = widget(n, "steps");
-    if (typeof steps === "number") return steps;
-  }
-  return 20;
 }
 
 app.registerExtension({

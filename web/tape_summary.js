@@ -3,16 +3,9 @@
 // end-of-run summary), so the node, the console and the README agree on what "block speed-up" means.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { samplerSteps, widget } from "./tape_common.js";
 
-const widget = (node, name) => node.widgets?.find((w) => w.name === name)?.value;
 
-function samplerSteps() {
-  for (const n of app.graph?._nodes ?? []) {
-    const steps = widget(n, "steps");
-    if (typeof steps === "number") return steps;
-  }
-  return 20;
-}
 
 app.registerExtension({
   name: "TAPE.estimate",
