@@ -151,15 +151,23 @@ def tape_diffusion_model_wrapper(executor, *args, **kwargs):
     finally:
         t_opts.pop(CALL_KEY, None)
         if call.mode in ("prune", "record") and call.blocks_run == 0:
-            _warn_blocks_bypassed(run, executor.class_obj)
-            call.mode = "dense"  # nothing was pruned: count it as what ran
+            if _forward_replaced(executor.class_obj):
+                _warn_blocks_bypassed(run, executor.class_obj)
+                call.mode = "dense"  # nothing was pruned: count it as what ran
+            else:  # another wrapper answered this call without running the blocks (EasyCache skipping a step)
+                call.mode = "off"
         run.account(call)
+
+
+def _forward_replaced(diffusion_model) -> list[str]:
+    """Names of the model's forward methods another node replaced on the instance (ComfyUI-TeaCache does this)."""
+    return [n for n in ("forward", "_forward", "forward_orig") if n in vars(diffusion_model)]
 
 
 def _warn_blocks_bypassed(run: TapeRun, diffusion_model):
     """TAPE planned this call but none of its block patches ran: another node replaced the model's forward with
     its own copy that skips ComfyUI's block-patch seam (ComfyUI-TeaCache does this for Wan, HunyuanVideo, LTX)."""
-    replaced = [n for n in ("forward", "_forward", "forward_orig") if n in vars(diffusion_model)]
+    replaced = _forward_replaced(diffusion_model)
     who = f"'{', '.join(replaced)}' of the model was replaced by another node" if replaced else "the blocks ran"
     run.warn_once(
         "bypassed",

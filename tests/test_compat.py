@@ -2,6 +2,8 @@
 through ComfyUI's own loaders, nodes and samplers, on CPU. Each case checks that the run completes with a finite
 video, that TAPE really pruned (its end-of-run summary), and where it matters, what the other node relies on."""
 
+import logging
+
 import pytest
 import torch
 from comfy_harness import load_unet, sample
@@ -81,19 +83,26 @@ def test_model_sampling_shift_and_lora_weights(model, tape_summaries):
     assert torch.isfinite(patched).all() and not torch.equal(plain, patched)
 
 
-def test_easycache_stacks_with_tape(model, tape_summaries):
-    """EasyCache on top of TAPE and TAPE on top of EasyCache: both run, TAPE prunes the steps EasyCache computes."""
+def test_easycache_stacks_with_tape(model, tape_summaries, caplog):
+    """EasyCache on top of TAPE and TAPE on top of EasyCache: both run, TAPE prunes the steps EasyCache computes.
+    Steps EasyCache skips are neither pruned nor mistaken for a forward that bypasses TAPE (threshold 1 makes it
+    skip on this random model)."""
     from comfy_extras.nodes_easycache import EasyCacheNode
 
+    caplog.set_level(logging.INFO)
     pos, neg = conds()
     for m in (
-        EasyCacheNode.execute(tape(model), 0.2, 0.15, 0.95, False).result[0],
-        tape(EasyCacheNode.execute(model, 0.2, 0.15, 0.95, False).result[0]),
+        EasyCacheNode.execute(tape(model), 1.0, 0.15, 0.95, False).result[0],
+        tape(EasyCacheNode.execute(model, 1.0, 0.15, 0.95, False).result[0]),
     ):
+        caplog.clear()
         n = len(tape_summaries())
-        assert torch.isfinite(sample(m, latent(), pos, neg, steps=6)).all()
+        assert torch.isfinite(sample(m, latent(), pos, neg, steps=8)).all()
         (pruned,) = pruned_steps(tape_summaries, n)
-        assert 1 <= pruned <= 5
+        skipped = [r.getMessage() for r in caplog.records if "EasyCache - skipped" in r.getMessage()]
+        assert skipped and "skipped 0/" not in skipped[-1], skipped
+        assert 1 <= pruned < 7, pruned  # 8 steps, 1 dense warm-up, EasyCache skipped some of the rest
+        assert not [r for r in caplog.records if "did not run" in r.getMessage()]
 
 
 def test_skip_layer_guidance_runs_its_extra_pass_on_tape(model, tape_summaries):
