@@ -94,13 +94,9 @@ def remove_tape(m) -> bool:
 
 
 def last_run(model) -> RunRecord | None:
-    """The last finished run of the TAPE patch `model` carries (None: no run yet); ValueError if it has none."""
+    """The last finished run of the TAPE patch `model` carries; None when it carries none or has not run yet."""
     spec = model.model_options.get("transformer_options", {}).get(SPEC_KEY) if hasattr(model, "model_options") else None
-    if spec is None:
-        raise ValueError(
-            "model: this model has no TAPE patch: connect the MODEL output of the TAPE Patch Model the sampler used"
-        )
-    return spec.history.last
+    return None if spec is None else spec.history.last
 
 
 def _transformer_options(args, kwargs) -> dict | None:

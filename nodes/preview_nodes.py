@@ -1,10 +1,14 @@
 """TAPE Mask Preview: which tokens the last run kept, drawn over the decoded video."""
 
+import logging
+
 import torch
 from comfy_api.latest import io
 
 from ..integration.patcher import last_run
 from .patch_nodes import errors_named
+
+log = logging.getLogger("TAPE")
 
 
 def kept_mask(record, step: int, block: int) -> tuple[torch.Tensor, int, int]:
@@ -78,7 +82,13 @@ class TAPEMaskPreview(io.ComfyNode):
         with errors_named("TAPE Mask Preview"):
             record = last_run(model)
             if record is None or not record.kept:
-                raise ValueError("model: TAPE has not pruned a run of this model yet (run the sampler first)")
+                # TAPE bypassed or off (a user comparing with the unpruned video), or not the sampler's model: say so
+                # and show the video as it is
+                log.warning(
+                    "TAPE Mask Preview: no pruned TAPE run for this model (TAPE Patch Model bypassed or off, nothing "
+                    "pruned, or not the MODEL the sampler used): showing the video unmarked"
+                )
+                return io.NodeOutput(images)
             mask, _, _ = kept_mask(record, step, block)
             per_frame = record.grid[1] * record.grid[2]
             n_lead = record.n_prefix // per_frame if per_frame and record.n_prefix % per_frame == 0 else 0

@@ -1,6 +1,6 @@
 """ComfyUI nodes for the TAPE testbed model: a vocabulary prompt -> CONDITIONING, and LATENT -> IMAGE frames.
 
-Graph: UNETLoader (tape_testbed_wan.safetensors) -> ModelSamplingSD3 (shift 3) -> KSampler, with
+Graph: UNETLoader (TAPE_demo_toy_model_8blocks.safetensors) -> ModelSamplingSD3 (shift 3) -> KSampler, with
 "TAPE Testbed Prompt" as positive (and an empty one as negative), EmptyHunyuanLatentVideo
 (width 256, height 256, length 61 -> 16 frames of 64x64) as latent, and "TAPE Testbed Decode" after it.
 """

@@ -23,18 +23,38 @@ CI_STEPS = 6
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     server = ComfyServer(tmp_path_factory.mktemp("comfy_ui")).start()
-    browser = Browser(server.url)
+    browser = Browser(server.url, width=2000, height=1000)
     try:
         browser.wait_for("window.app?.graph && document.querySelector('canvas') !== null", timeout=120)
+        # a returning user's editor: no first-run template dialog, no missing-model dialog for the official
+        # workflows whose (big) models the test server does not have
+        browser.eval(
+            """(async () => {
+                const s = app.extensionManager?.setting;
+                if (s) {
+                    await s.set('Comfy.TutorialCompleted', true);
+                    await s.set('Comfy.Workflow.ShowMissingModelsWarning', false);
+                }
+                return true;
+            })()"""
+        )
         yield server, browser
     finally:
         browser.close()
         server.stop()
 
 
+def _close_dialogs(browser):
+    browser.eval(
+        "document.querySelectorAll('.p-dialog-close-button, .p-dialog-header-close').forEach((b) => b.click()); true"
+    )
+    browser.wait_for("document.querySelectorAll('.p-dialog-mask').length === 0", timeout=10)
+
+
 def _shot(browser, name):
     folder = os.environ.get("TAPE_SCREENSHOTS")
     if folder:
+        _close_dialogs(browser)
         Path(folder).mkdir(parents=True, exist_ok=True)
         browser.screenshot(Path(folder) / name)
 

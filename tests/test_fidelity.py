@@ -8,7 +8,7 @@ from comfyui_tape.research.testbed import fidelity
 from comfyui_tape.research.testbed.sample import load_model
 from comfyui_tape.tape_core import TapeConfig
 
-CKPT = REPO / "testbed" / "tape_testbed_wan.safetensors"
+CKPT = REPO / "testbed" / "TAPE_demo_toy_model_8blocks.safetensors"
 PROMPTS = fidelity.PROMPTS[:2]
 STEPS = 20  # reuse pays from about 20 steps (at 10 it trails nearest): the check runs where users sample
 ROWS = [

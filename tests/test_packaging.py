@@ -52,5 +52,11 @@ def test_research_tooling_stays_out_of_the_shipped_pack():
                 continue
             for name in names:
                 assert "research" not in name.split("."), f"{path.relative_to(REPO)} imports {name}"
-    for name in ("tape_testbed_wan.safetensors", "tape_testbed_wan16.safetensors", "latent.py", "vocab.py", "model.py"):
+    for name in (
+        "TAPE_demo_toy_model_8blocks.safetensors",
+        "TAPE_demo_toy_model_16blocks.safetensors",
+        "latent.py",
+        "vocab.py",
+        "model.py",
+    ):
         assert (REPO / "testbed" / name).is_file(), name

@@ -8,7 +8,7 @@ from comfyui_tape.nodes.testbed_nodes import TapeTestbedDecode, TapeTestbedPromp
 from comfyui_tape.research.testbed import data
 from comfyui_tape.testbed import latent, vocab
 
-CHECKPOINT = Path(__file__).resolve().parents[1] / "testbed" / "tape_testbed_wan.safetensors"
+CHECKPOINT = Path(__file__).resolve().parents[1] / "testbed" / "TAPE_demo_toy_model_8blocks.safetensors"
 
 
 def _frames(b=2, f=3, h=8, w=10, seed=0):

@@ -21,11 +21,6 @@ app.registerExtension({
   name: "TAPE.schedulePlot",
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData.name !== "TAPEBudgetSchedule") return;
-    const onNodeCreated = nodeType.prototype.onNodeCreated;
-    nodeType.prototype.onNodeCreated = function () {
-      onNodeCreated?.apply(this, arguments);
-      this.size[1] += PLOT_H + 10;
-    };
     const onDrawForeground = nodeType.prototype.onDrawForeground;
     nodeType.prototype.onDrawForeground = function (ctx) {
       onDrawForeground?.apply(this, arguments);
@@ -49,7 +44,10 @@ app.registerExtension({
       }
       const plot = this.tapePlot;
       if (!plot) return;
-      const x0 = 10, w = this.size[0] - 20, y1 = this.size[1] - 18, y0 = y1 - PLOT_H + 14;
+      // the plot sits under the last widget; grow the node to hold it (a saved workflow restores its old size)
+      const top = (this.widgets?.at(-1)?.last_y ?? 0) + 30;
+      if (this.size[1] < top + PLOT_H + 8) this.setSize([this.size[0], top + PLOT_H + 8]);
+      const x0 = 10, w = this.size[0] - 20, y0 = top, y1 = top + PLOT_H - 16;
       ctx.save();
       ctx.font = "10px sans-serif";
       if (plot.error) {

@@ -25,7 +25,7 @@ def main():
     from comfyui_tape.research.testbed.sample import grid_image, load_model, sample_latent
     from comfyui_tape.tape_core import ReselectPolicy, TapeConfig
 
-    model = load_model(str(REPO / "testbed" / "tape_testbed_wan.safetensors"))
+    model = load_model(str(REPO / "testbed" / "TAPE_demo_toy_model_8blocks.safetensors"))
     demo = ReselectPolicy(every=4)  # the demo workflow's TAPE Layer Reselect node
     rows = [("unpruned (TAPE bypassed)", model)]
     for name, cfg in (

@@ -1,7 +1,7 @@
 """Run the testbed fidelity benchmark (BENCHMARKS.md, "Fidelity").
 
     python research/fidelity/fidelity.py --gpu --out results/fidelity16.json \
-        --ckpt testbed/tape_testbed_wan16.safetensors
+        --ckpt testbed/TAPE_demo_toy_model_16blocks.safetensors
     python research/fidelity/fidelity.py --out results/fewstep.json --table few-step --steps 4 --cfg 1 --gpu
 
 Loads a testbed checkpoint through ComfyUI's UNETLoader path, samples every configuration of
@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO / "tests"))  # comfy_harness: find + import ComfyUI,
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="results/fidelity.json")
-    p.add_argument("--ckpt", default="testbed/tape_testbed_wan.safetensors")
+    p.add_argument("--ckpt", default="testbed/TAPE_demo_toy_model_8blocks.safetensors")
     p.add_argument("--table", default="main", choices=["main", "main-no-sweep", "few-step", "two-stage"])
     p.add_argument("--cfg", type=float, default=4.0)
     p.add_argument("--budget-s", type=float, default=0.0, help="start no new prompt after this long (0 = no limit)")

@@ -1,6 +1,6 @@
 """Fidelity against compute: PSNR and temporal error of the keep sweeps and EasyCache (docs/fidelity_frontier.png).
 
-    python research/fidelity/fidelity.py --gpu --ckpt testbed/tape_testbed_wan16.safetensors \
+    python research/fidelity/fidelity.py --gpu --ckpt testbed/TAPE_demo_toy_model_16blocks.safetensors \
         --out results/fidelity16.json
     python research/fidelity/frontier_plot.py results/fidelity16.json --out docs/fidelity_frontier.png
 

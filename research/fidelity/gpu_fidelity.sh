@@ -9,9 +9,9 @@ out=${1:-results}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 fid() { timeout "$1" python3 research/fidelity/fidelity.py --gpu --seeds 1 --budget-s "$(($1 - 60))" "${@:2}"; }
-fid 260 --ckpt testbed/tape_testbed_wan16.safetensors --out "$out/fidelity16.json"
-fid 70 --ckpt testbed/tape_testbed_wan16.safetensors --table few-step --steps 4 --cfg 1 --out "$out/fewstep4_16.json"
+fid 260 --ckpt testbed/TAPE_demo_toy_model_16blocks.safetensors --out "$out/fidelity16.json"
+fid 70 --ckpt testbed/TAPE_demo_toy_model_16blocks.safetensors --table few-step --steps 4 --cfg 1 --out "$out/fewstep4_16.json"
 fid 90 --table main-no-sweep --out "$out/fidelity8.json"
 PYTHONPATH=${COMFYUI_PATH:-.}:${PYTHONPATH:-} timeout 50 python3 -m research.testbed.motion --gpu \
-  --ckpt testbed/tape_testbed_wan16.safetensors --seeds 1 --every 3 --out "$out/motion16.json"
+  --ckpt testbed/TAPE_demo_toy_model_16blocks.safetensors --seeds 1 --every 3 --out "$out/motion16.json"
 rm -f "$out"/*.md

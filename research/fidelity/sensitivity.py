@@ -34,7 +34,7 @@ def main():
     from comfyui_tape.research.testbed.sample import DEFAULTS, conditioning, load_model
     from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy, TapeConfig
 
-    model = load_model(str(REPO / "testbed" / "tape_testbed_wan.safetensors"))
+    model = load_model(str(REPO / "testbed" / "TAPE_demo_toy_model_8blocks.safetensors"))
 
     def run(m, prompt, noise):
         empty = torch.zeros_like(noise)

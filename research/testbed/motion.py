@@ -1,6 +1,7 @@
 """Do objects and backgrounds move as the prompt says? Block-matching motion of generated clips.
 
-    python -m research.testbed.motion --ckpt testbed/tape_testbed_wan.safetensors --seeds 4 [--gpu] [--out m.json]
+    python -m research.testbed.motion --ckpt testbed/TAPE_demo_toy_model_8blocks.safetensors --seeds 4 \
+        [--gpu] [--out m.json]
 
 For every frame pair, each 8x8 block of frame f is matched to frame f+1 over integer shifts of +-4 px; blocks
 whose best shift beats staying put by a clear margin are "moving". With the camera static only the object's
@@ -112,7 +113,7 @@ def evaluate(ckpt: str, seeds: int, gpu: bool, cases=CASES, **sample_args) -> di
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--ckpt", default="testbed/tape_testbed_wan.safetensors")
+    p.add_argument("--ckpt", default="testbed/TAPE_demo_toy_model_8blocks.safetensors")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--every", type=int, default=1, help="every Nth case (32 object cases, then 16 pans)")
     p.add_argument("--cfg", type=float, default=None)

@@ -1,6 +1,7 @@
 """Sample the testbed checkpoint through ComfyUI's real sampler path and draw the docs grid.
 
-    python -m research.testbed.sample --ckpt testbed/tape_testbed_wan.safetensors --out docs/testbed_samples.png
+    python -m research.testbed.sample --ckpt testbed/TAPE_demo_toy_model_8blocks.safetensors \
+        --out docs/testbed_samples.png
 
 The path is what a graph runs: `comfy.sd.load_diffusion_model` (UNETLoader), the ModelSamplingSD3 node
 (shift), `comfy.sample.sample` with CFG (what KSampler calls), then the inverse latent map.
@@ -142,7 +143,7 @@ def grid_image(videos: list[torch.Tensor], labels: list[str], every: int = 2, sc
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--ckpt", default="testbed/tape_testbed_wan.safetensors")
+    p.add_argument("--ckpt", default="testbed/TAPE_demo_toy_model_8blocks.safetensors")
     p.add_argument("--out", default="docs/testbed_samples.png")
     p.add_argument("--prompts", nargs="*", default=list(DEFAULT_PROMPTS))
     p.add_argument("--seed", type=int, default=1)
