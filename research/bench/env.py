@@ -134,3 +134,20 @@ def time_fn(fn, clock: Clock, warmup: int = 2, reps: int = 20, budget_ms: float 
     clock.sync()
     ms = [clock.ms(a, b) for a, b in times]
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "n": n}
+
+
+def run_meta(root, torch, device: str, **fields) -> dict:
+    """What every result JSON records: the date, the run's own fields, versions and the device."""
+    import datetime
+    import platform
+
+    m = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **fields}
+    m.update(torch=torch.__version__, python=platform.python_version(), device=device)
+    try:
+        m["comfyui_version"] = (Path(root) / "comfyui_version.py").read_text().split('"')[1]
+    except (OSError, IndexError):
+        pass
+    if device == "cuda":
+        m["gpu"] = torch.cuda.get_device_name()
+        m["gpu_memory_gb"] = torch.cuda.get_device_properties(0).total_memory / 2**30
+    return m

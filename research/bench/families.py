@@ -36,15 +36,13 @@ Results: <out>/families_<family>_<size>_<video>.json and a summary on stdout.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import statistics
 import time
 import traceback
 from pathlib import Path
 
-from .env import Clock, import_comfy, install_log_capture, load_pack
+from .env import Clock, import_comfy, install_log_capture, load_pack, run_meta
 
 FAMILIES = {
     "hunyuan": {
@@ -681,8 +679,7 @@ def _line(name: str, row: dict) -> str:
 
 
 def meta(a, root, torch, device) -> dict:
-    m = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    fields = {
         "family": a.family,
         "size": a.size,
         "video": a.res,
@@ -691,20 +688,11 @@ def meta(a, root, torch, device) -> dict:
         "cfg": FAMILIES[a.family]["cfg"],
         "text_tokens": a.text_tokens,
         "probe_keeps": a.probe_keeps,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "device": device,
     }
-    try:
-        m["comfyui_version"] = (Path(root) / "comfyui_version.py").read_text().split('"')[1]
-    except (OSError, IndexError):
-        pass
+    m = run_meta(root, torch, device, **fields)
     from comfyui_tape.tape_core import TapeConfig
 
     m["tape_config"] = repr(TapeConfig())
-    if device == "cuda":
-        m["gpu"] = torch.cuda.get_device_name()
-        m["gpu_memory_gb"] = torch.cuda.get_device_properties(0).total_memory / 2**30
     return m
 
 

@@ -14,13 +14,11 @@ Results: <out>/gpu_<model>.json (rewritten after every section) and a table on s
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import time
 from pathlib import Path
 
-from .env import Clock, import_comfy, install_log_capture, load_pack
+from .env import Clock, import_comfy, install_log_capture, load_pack, run_meta
 
 
 def parse_args():
@@ -110,23 +108,13 @@ def main():
 
 
 def meta(a, root, torch, device) -> dict:
-    m = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    fields = {
         "model": a.model,
         "resolutions": a.res,
         "mode": a.mode,
         "steps": a.steps,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "device": device,
     }
-    try:
-        m["comfyui_version"] = (Path(root) / "comfyui_version.py").read_text().split('"')[1]
-    except (OSError, IndexError):
-        pass
-    if device == "cuda":
-        m["gpu"] = torch.cuda.get_device_name()
-        m["gpu_memory_gb"] = torch.cuda.get_device_properties(0).total_memory / 2**30
+    m = run_meta(root, torch, device, **fields)
     return m
 
 

@@ -34,14 +34,12 @@ Results: <out>/two_stage_a14b_640.json (rewritten after every pass; two_stage_ti
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
-from .env import Clock, import_comfy, install_log_capture, load_pack
+from .env import Clock, import_comfy, install_log_capture, load_pack, run_meta
 
 STEPS, CFG, SAMPLER, SCHEDULER, SHIFT, SPLIT = 4, 1.0, "euler", "simple", 5.0, 2
 LATENT = {"a14b_640": (21, 80, 80), "tiny": (3, 16, 16)}  # 640x640x81 -> 21 x 80 x 80 latent
@@ -352,8 +350,7 @@ def summary_text(res: dict) -> str:
 
 def meta(a, root, torch, device, latent) -> dict:
     f, h, w = latent
-    m = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    fields = {
         "graph": "Wan 2.2 14B T2V template, 4-step LoRA variant: ModelSamplingSD3 shift 5, KSamplerAdvanced x2",
         "model": a.model,
         "video": "640x640x81" if not a.tiny else f"{w * 8}x{h * 8}x{4 * f - 3}",
@@ -366,17 +363,8 @@ def meta(a, root, torch, device, latent) -> dict:
         "scheduler": SCHEDULER,
         "shift": SHIFT,
         "repeats": a.repeats,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "device": device,
     }
-    try:
-        m["comfyui_version"] = (Path(root) / "comfyui_version.py").read_text().split('"')[1]
-    except (OSError, IndexError):
-        pass
-    if device == "cuda":
-        m["gpu"] = torch.cuda.get_device_name()
-        m["gpu_memory_gb"] = torch.cuda.get_device_properties(0).total_memory / 2**30
+    m = run_meta(root, torch, device, **fields)
     return m
 
 
