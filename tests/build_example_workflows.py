@@ -6,7 +6,9 @@ the graph (the template browser asks for <name>.jpg next to <name>.json).
 
 Everything the official template holds (model file names and download links, prompts, sizes, steps, notes, groups)
 is kept; only TAPE nodes and one note about them are added, the nodes from the sampler column on move right to make
-room, and the Wan 2.2 14B T2V template's two graphs (4-step LoRA, 20 steps) become two files.
+room, and the Wan 2.2 14B T2V template's two graphs (4-step LoRA, 20 steps) become two files. HunyuanVideo's
+template samples with SamplerCustomAdvanced: TAPE goes on its BasicGuider's model input (after ModelSamplingSD3);
+LTX-Video's feed the checkpoint's model straight to SamplerCustom: TAPE goes between them.
 tests/test_workflows.py checks that the shipped files still match what this script builds from the installed
 template package, then runs each of them on a real ComfyUI server.
 """
@@ -34,7 +36,9 @@ COLUMN = TAPE_TEXT[0] + 40  # width of the column made for TAPE in front of the 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 GAP = 40  # vertical space between stacked nodes (the title bar, 30, comes on top)
 TITLE_H = 30
-SAMPLERS = ("KSampler", "KSamplerAdvanced")
+SAMPLERS = ("KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced")  # the nodes that sample
+# TAPE goes on the MODEL input of these: the samplers that take one, and the guider SamplerCustomAdvanced runs
+TAPE_BEFORE = ("KSampler", "KSamplerAdvanced", "SamplerCustom", "BasicGuider")
 
 
 def templates_dir() -> Path:
@@ -90,11 +94,12 @@ class Spec:
     also_keep: dict[int, tuple | None] = field(default_factory=dict)  # notes kept outside y_range: id -> new pos
     note_text: dict[int, str] = field(default_factory=dict)  # replaced text of template notes, by node id
     note: str = ""  # extra text for the TAPE note
+    placed: str = "after the model loader, LoRA and ModelSamplingSD3, right before the sampler{plural}"
 
 
 TAPE_NOTE = (
     "## TAPE Patch Model\n"
-    "Placed after the model loader, LoRA and ModelSamplingSD3, right before the sampler{plural}.\n\n"
+    "Placed {placed}.\n\n"
     "- **Compare**: select {it} and press **Ctrl+B** (bypass) to get the unpruned video back, bit for bit.\n"
     "- The console prints one `TAPE: pruned ...` line per sampler run.\n"
     "- Artifacts (smeared background, frozen motion): raise `keep_ratio` (0.7 keeps far more detail).\n"
@@ -154,6 +159,32 @@ SPECS = [
         "Wan 2.1 I2V 14B 480p + TAPE",
         "image to video with CLIP vision, 20 steps, CFG 6",
     ),
+    Spec(
+        "hunyuan_video_t2v_720p_tape",
+        "hunyuan_video_text_to_video",
+        "HunyuanVideo T2V + TAPE",
+        "official template, 20 steps, guidance 6",
+        placed=(
+            "after the model loader and ModelSamplingSD3, on the model input of BasicGuider (the guider "
+            "SamplerCustomAdvanced samples with); BasicScheduler keeps its link from the template: TAPE leaves the "
+            "sigmas as they are"
+        ),
+    ),
+    Spec(
+        "ltxv_t2v_2b_tape",
+        "ltxv_text_to_video",
+        "LTX-Video 2B T2V + TAPE",
+        "official template, 30 steps, CFG 3",
+        placed="between the checkpoint loader and SamplerCustom (the model input of the sampler)",
+    ),
+    Spec(
+        "ltxv_i2v_2b_tape",
+        "ltxv_image_to_video",
+        "LTX-Video 2B I2V + TAPE",
+        "image to video, 30 steps, CFG 3",
+        placed="between the checkpoint loader and SamplerCustom (the model input of the sampler)",
+        note="- The start image's frame is never pruned: LTXVImgToVideo marks it with a noise mask.\n",
+    ),
 ]
 
 
@@ -207,7 +238,7 @@ def model_chain(wf: dict, sampler: dict) -> list[dict]:
 
 
 def samplers(wf: dict) -> list[dict]:
-    active = [n for n in wf["nodes"] if n["type"] in SAMPLERS and n.get("mode", 0) == 0]
+    active = [n for n in wf["nodes"] if n["type"] in TAPE_BEFORE and n.get("mode", 0) == 0]
     return sorted(active, key=lambda n: (n["pos"][0], n["pos"][1]))  # first stage first (left)
 
 
@@ -347,7 +378,10 @@ def build(spec: Spec, template: dict | None = None) -> dict:
         y = footprint(tape)[-1][3] + GAP + TITLE_H
 
     text = (
-        TAPE_NOTE.format(plural="s" if two else "", it="them" if two else "it", extra=spec.note or "").rstrip() + "\n"
+        TAPE_NOTE.format(
+            placed=spec.placed.format(plural="s" if two else ""), it="them" if two else "it", extra=spec.note or ""
+        ).rstrip()
+        + "\n"
     )
     wf["nodes"].append(
         {
@@ -409,6 +443,9 @@ SHORT = {
     "TAPEPatchModel": "TAPE Patch Model",
     "KSampler": "KSampler",
     "KSamplerAdvanced": "KSampler (Advanced)",
+    "CheckpointLoaderSimple": "Load Checkpoint",
+    "BasicGuider": "Basic Guider",
+    "SamplerCustom": "SamplerCustom",
 }
 
 

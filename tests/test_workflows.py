@@ -1,9 +1,10 @@
 """Each example workflow is a test case: run it on a real ComfyUI server (CPU) as shipped, with numeric checks.
 
-The Wan workflows are ComfyUI's official templates with TAPE Patch Model inserted (tests/build_example_workflows.py).
-They run with tiny random weights written under the official file names (tests/tiny_checkpoints.py); only the
-text encoder and CLIP vision loaders are swapped for test stand-ins (tests/tape_test_nodes.py). Sizes shrink for
-CPU; nodes, links, samplers, steps, CFG, LoRAs and TAPE's widgets stay as shipped.
+The Wan, HunyuanVideo and LTX-Video workflows are ComfyUI's official templates with TAPE Patch Model inserted
+(tests/build_example_workflows.py). They run with tiny random weights written under the official file names
+(tests/tiny_checkpoints.py); only the text encoder and CLIP vision loaders are swapped for test stand-ins
+(tests/tape_test_nodes.py). Sizes and step counts shrink for CPU; nodes, links, samplers, schedulers, guiders, CFG,
+guidance, LoRAs and TAPE's widgets stay as shipped.
 """
 
 import io
@@ -15,6 +16,7 @@ import pytest
 from build_example_workflows import (
     SAMPLERS,
     SPECS,
+    TAPE_BEFORE,
     TAPE_TYPE,
     build,
     model_chain,
@@ -29,22 +31,27 @@ from tiny_checkpoints import write_for
 from workflow_server import ComfyServer, load_workflow, set_mode, set_widget, ui_to_api
 
 SHIPPED = sorted(p.stem for p in (REPO / "example_workflows").glob("*.json"))
-WAN = [s.name for s in SPECS]
+OFFICIAL = [s.name for s in SPECS]  # every shipped workflow but the testbed demo
 
 # CI sizes: the shipped demo samples 16 frames of 64x64 in 20 steps; here 8 frames of 48x48 in 10 steps.
 CI_LATENT = (192, 192, 29)  # EmptyHunyuanLatentVideo width, height, length -> [1, 16, 8, 24, 24]
 CI_STEPS = 10
 PSNR_FLOOR_DB = 19.5  # TAPE vs the same graph bypassed, CI size: measured 21.1 dB (0.1 defaults: 16.8)
 
-# Wan workflows at CI size: 5 frames (2 latent frames) of 2 x 2 or 2 x 1 tokens (width, height, length widgets of
-# the latent node), 4 steps (two-stage graphs: 2 + 2, split where the shipped graph splits its steps). Samplers,
-# schedulers, CFG, shifts and LoRA strengths stay as shipped.
+# Official workflows at CI size: 5 frames (2 latent frames) of 2 x 2 or 2 x 1 tokens (width, height, length widgets
+# of the latent node; LTX-Video: 9 frames, 2 latent frames of 2 x 2), 4 steps for the KSamplers (two-stage graphs:
+# 2 + 2, split where the shipped graph splits its steps), 3 for the schedulers of the custom samplers. Samplers,
+# schedulers' other settings, CFG, guidance, shifts and LoRA strengths stay as shipped.
 CI_STEPS_WAN = 4
+CI_STEPS_CUSTOM = 3
 CI_VIDEO = {
-    "EmptyHunyuanLatentVideo": (32, 32, 5),  # Wan 2.1 VAE: 8x -> latent 4 x 4
+    "EmptyHunyuanLatentVideo": (32, 32, 5),  # Wan 2.1 and HunyuanVideo VAEs: 8x -> latent 4 x 4 (patch 2: 2 x 2)
     "WanImageToVideo": (32, 32, 5),
     "Wan22ImageToVideoLatent": (64, 32, 5),  # Wan 2.2 VAE: 16x -> latent 2 x 4
+    "EmptyLTXVLatentVideo": (64, 64, 9),  # LTX VAE: 32x, 8x in time -> latent 2 x 2 x 2 (patch 1)
+    "LTXVImgToVideo": (64, 64, 9),
 }
+SCHEDULER_STEPS = {"BasicScheduler": 1, "LTXVScheduler": 0}  # node type -> widget index of its steps
 SUMMARY = re.compile(r"TAPE: pruned (\d+)/(\d+) steps, (\d+)/(\d+) blocks pruned .*?mean kept fraction ([\d.]+)")
 
 
@@ -83,13 +90,22 @@ def test_testbed_demo_workflow_runs_and_stays_close_to_unpruned(server):
 
 
 # ---- the official templates with TAPE ---------------------------------------------------------------------------
-def _stage_steps(sampler: dict) -> int:
-    """Steps one sampler node runs: KSampler all of them, KSamplerAdvanced its start..end slice."""
-    w = sampler["widgets_values"]
-    if sampler["type"] == "KSampler":
+def _stage_steps(wf: dict, stage: dict) -> int:
+    """Steps one TAPE-fed node runs: KSampler all of them, KSamplerAdvanced its start..end slice; SamplerCustom (or
+    the SamplerCustomAdvanced a BasicGuider feeds) the steps of the scheduler on its sigmas input."""
+    w = stage["widgets_values"]
+    if stage["type"] == "KSampler":
         return w[2]
-    steps, start, end = w[3], w[7], w[8]
-    return min(end, steps) - start
+    if stage["type"] == "KSamplerAdvanced":
+        steps, start, end = w[3], w[7], w[8]
+        return min(end, steps) - start
+    nodes, links = {n["id"]: n for n in wf["nodes"]}, {lk[0]: lk for lk in wf["links"]}
+    sampler = stage
+    if stage["type"] == "BasicGuider":
+        sampler = nodes[next(lk[3] for lk in wf["links"] if lk[1] == stage["id"] and lk[5] == "GUIDER")]
+    sigmas = next(i["link"] for i in sampler["inputs"] if i["type"] == "SIGMAS")
+    scheduler = nodes[links[sigmas][1]]
+    return scheduler["widgets_values"][SCHEDULER_STEPS[scheduler["type"]]]
 
 
 def _for_ci(name: str) -> dict:
@@ -105,6 +121,9 @@ def _for_ci(name: str) -> dict:
             steps, start, end = w[3], w[7], w[8]
             w[3], w[7] = CI_STEPS_WAN, round(start * CI_STEPS_WAN / steps)
             w[8] = end if end >= steps else round(end * CI_STEPS_WAN / steps)  # 10000 = "to the end" stays
+        elif n["type"] in SCHEDULER_STEPS:
+            k = SCHEDULER_STEPS[n["type"]]
+            w[k] = min(w[k], CI_STEPS_CUSTOM)
     for n in wf["nodes"]:
         n["type"] = STAND_INS.get(n["type"], n["type"])
     return wf
@@ -145,7 +164,7 @@ def models(server):
     return lambda wf: write_for([wf], server.workdir)
 
 
-@pytest.mark.parametrize("name", WAN)
+@pytest.mark.parametrize("name", OFFICIAL)
 def test_official_template_workflow_runs_with_tape(server, models, name):
     wf = _for_ci(name)
     models(wf)
@@ -156,10 +175,10 @@ def test_official_template_workflow_runs_with_tape(server, models, name):
     # TAPE pruned in every sampler run: one summary line per stage, over that stage's steps
     assert len(summaries) == len(stages), log[-3000:]
     for (pruned, seen, blocks, n_blocks, kept), stage in zip(summaries, stages):
-        assert seen == _stage_steps(stage) and 0 < pruned < seen, (pruned, seen)
+        assert seen == _stage_steps(wf, stage) and 0 < pruned < seen, (pruned, seen)
         assert 0 < blocks < n_blocks and 0 < kept < 1, (blocks, n_blocks, kept)
     assert "lora key not loaded" not in log, log[-3000:]  # the LoRA files' keys all reached the model
-    assert "Missing VAE keys" not in log, log[-3000:]
+    assert "Missing VAE keys" not in log and "unet missing" not in log, log[-3000:]
 
     # the video: the shipped SaveVideo wrote every frame at the latent node's size
     save = next(str(n["id"]) for n in wf["nodes"] if n["type"] == "SaveVideo" and n.get("mode", 0) == 0)
@@ -195,7 +214,7 @@ def test_template_browser_lists_every_workflow_with_its_thumbnail(server):
     serves the folder at /api/workflow_templates/<pack folder>/; the frontend's template browser (1.27) asks for
     <name>.jpg there as each card's thumbnail."""
     listed = server.get("/api/workflow_templates")
-    assert sorted(listed.get("ComfyUI-TAPE", [])) == SHIPPED and len(SHIPPED) == len(WAN) + 1, listed
+    assert sorted(listed.get("ComfyUI-TAPE", [])) == SHIPPED and len(SHIPPED) == len(OFFICIAL) + 1, listed
     for name in SHIPPED:
         status, kind, body = server.get_raw(f"/api/workflow_templates/ComfyUI-TAPE/{name}.jpg")
         assert status == 200 and kind == "image/jpeg", (name, status, kind)
@@ -209,16 +228,24 @@ def test_shipped_workflows_are_the_official_templates_with_tape_before_each_samp
     from comfyui_tape.nodes.patch_nodes import TAPEPatchModel
 
     defaults = [i.default for i in TAPEPatchModel.define_schema().inputs if getattr(i, "default", None) is not None]
+    assert set(SHIPPED) == {*OFFICIAL, "tape_testbed_demo"}, SHIPPED
+    families = {"wan": 0, "hunyuan_video": 0, "ltxv": 0}
     for name in SHIPPED:
         wf = load_workflow(f"{name}.json")
         assert not overlapping_nodes(wf), (name, overlapping_nodes(wf))
         tapes = [n for n in wf["nodes"] if n["type"] == TAPE_TYPE]
         assert tapes and all(n["widgets_values"] == defaults for n in tapes), name  # the node's current defaults
-        for stage in samplers(wf):  # ... -> ModelSamplingSD3 -> TAPE -> sampler, one placement everywhere
+        for stage in samplers(wf):  # TAPE last on the model path, right before the sampler (or the guider it runs)
             chain = [n["type"] for n in model_chain(wf, stage)]
-            assert chain[-3:] == ["ModelSamplingSD3", TAPE_TYPE, stage["type"]], (name, chain)
-            assert chain[0] == "UNETLoader", (name, chain)
+            assert chain[-2:] == [TAPE_TYPE, stage["type"]] and stage["type"] in TAPE_BEFORE, (name, chain)
+            if chain[0] == "UNETLoader":  # Wan, HunyuanVideo: ... -> ModelSamplingSD3 -> TAPE -> sampler / guider
+                assert chain[-3] == "ModelSamplingSD3", (name, chain)
+            else:  # LTX-Video: the checkpoint's model straight into TAPE -> SamplerCustom, as the template has it
+                assert chain == ["CheckpointLoaderSimple", TAPE_TYPE, "SamplerCustom"], (name, chain)
         assert len(tapes) == len(samplers(wf)), name
+        if name in OFFICIAL:
+            families[next(f for f in families if name.startswith(f))] += 1
+    assert families == {"wan": 5, "hunyuan_video": 1, "ltxv": 2}, families
     for spec in SPECS:
         shipped = load_workflow(f"{spec.name}.json")
         if shipped["extra"]["tape"]["template_package"] != f"comfyui-workflow-templates {templates_version()}":
