@@ -163,6 +163,16 @@ def few_step_variants(keep: float = 0.5) -> list[Variant]:
     ]
 
 
+def frontier_variants(keeps=SWEEP_KEEPS, thresholds=(0.05, 0.1, 0.2)) -> list[Variant]:
+    """The default's keep sweep and EasyCache's thresholds, for the speed-vs-fidelity plot; the random control (own
+    update only) at 0.5 and the another-seed scale row."""
+    rows = [Variant(f"default keep {r}", TapeConfig(keep_ratio=r)) for r in keeps]
+    rows += [Variant(f"EasyCache threshold {t}", easycache=t) for t in thresholds]
+    rows.append(Variant("control: random selection, own update only, keep 0.5", TapeConfig(**RANDOM_REUSE)))
+    rows.append(Variant("scale: unpruned, another seed", seed_offset=1000))
+    return rows
+
+
 def two_stage_variants(keep: float = 0.5) -> list[Variant]:
     """Rows for the Wan 2.2 A14B template's two stages (KSamplerAdvanced 0-2 / 2-4, CFG 1, TAPE on both models).
     Each stage is its own sampler run: with the defaults each starts with a dense step (2 of 4 steps dense). How
