@@ -489,13 +489,11 @@ class TapeBlockPatch:
             out = self.run_block(args, extra)
             run.selections[span] = run.draw(call, span, img.device)
             return out
-        else:
-            out, scores = self._run_scored(args, extra, cfg, run.spec.adapter.attention_len(self.kind, args))
-            if scores is None:
-                run.warn_once("noattn", "no self-attention call seen in a scoring block; running dense")
-                return out
-            scores = scores[:, p : p + v]
-        run.selections[span] = run.select(scores, call, span)
+        out, scores = self._run_scored(args, extra, cfg, run.spec.adapter.attention_len(self.kind, args))
+        if scores is None:
+            run.warn_once("noattn", "no self-attention call seen in a scoring block; running dense")
+            return out
+        run.selections[span] = run.select(scores[:, p : p + v], call, span)
         return out
 
     def _run_scored(self, args, extra, cfg, attn_len: int):

@@ -1,7 +1,14 @@
 import logging
 
 import pytest
-from comfy_harness import WAN_KINDS, import_comfy, load_pack, register_model_folder, write_wan_checkpoint
+from comfy_harness import (
+    WAN_KINDS,
+    import_comfy,
+    load_pack,
+    one_torch_thread,
+    register_model_folder,
+    write_wan_checkpoint,
+)
 
 import_comfy()
 load_pack()  # test modules import `comfyui_tape` at module level
@@ -18,6 +25,12 @@ def wan_models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("diffusion_models")
     register_model_folder(folder)
     return {kind: write_wan_checkpoint(folder, kind) for kind in WAN_KINDS}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module of tiny-model tests (comfy_harness.one_torch_thread says why)."""
+    yield from one_torch_thread()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ channels); I2V "v2 (replace)" (guiding_frame_index: frame 0 has its own modulati
 """
 
 import logging
+from functools import partial
 
 import pytest
 import torch
@@ -15,7 +16,6 @@ from comfy_harness import (
     FakeVAE,
     hunyuan_cond,
     load_unet,
-    one_torch_thread,
     permuted_full_select,
     register_model_folder,
     sample,
@@ -31,13 +31,8 @@ EVERY2 = ReselectPolicy(every=2)  # double 0 scores, double 1 pruned, single 0 s
 F, N, T = 3, 16, 8  # latent frames, tokens per frame, text tokens
 
 
-def patch(model, schedule=NO_WARMUP, reselect=EVERY2, **kw):
-    return tape_patch(model, schedule=schedule, reselect=reselect, **kw)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    yield from one_torch_thread()
+patch = partial(tape_patch, schedule=NO_WARMUP, reselect=EVERY2)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ guide (LTXVAddGuide appends one 16-token guide frame whose rope positions keyfra
 """
 
 import logging
+from functools import partial
 
 import pytest
 import torch
@@ -15,7 +16,6 @@ from comfy_harness import (
     FakeVAE,
     load_unet,
     ltxv_cond,
-    one_torch_thread,
     permuted_full_select,
     register_model_folder,
     sample,
@@ -31,13 +31,8 @@ EVERY2 = ReselectPolicy(every=2)  # blocks 0 and 2 score, 1 and 3 pruned
 F, N, T, PAD = 3, 16, 6, 16  # latent frames, tokens per frame, prompt tokens, padded text length
 
 
-def patch(model, schedule=NO_WARMUP, reselect=EVERY2, **kw):
-    return tape_patch(model, schedule=schedule, reselect=reselect, **kw)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    yield from one_torch_thread()
+patch = partial(tape_patch, schedule=NO_WARMUP, reselect=EVERY2)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

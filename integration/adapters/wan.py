@@ -11,8 +11,9 @@ import math
 
 import torch
 
-from ...tape_core import gather_rows, row_index
+from ...tape_core import gather_rows
 from .base import CallLayout, KeptRows
+from .gather import gather_token_axis
 
 # Subclasses add modules that need full-length tokens between blocks (VACE, camera, HuMo, S2V, Animate).
 _REFUSED = {
@@ -95,7 +96,7 @@ class WanAdapter:
         pruned["img"] = gather_rows(args["img"], rows.flat)
         key = ("pe", rows.key)
         if key not in cache:
-            cache[key] = self._gather_pe(args["pe"], rows.kept, call.batch)
+            cache[key] = gather_token_axis(args["pe"], rows.kept, call.batch)  # pe [1, L, ...]
         pruned["pe"] = cache[key]
         vec = args["vec"]
         if vec.ndim == 4 and vec.shape[1] > 1:
@@ -104,17 +105,6 @@ class WanAdapter:
                 cache[key] = self._gather_frame_vec(vec, rows, call, args["img"].shape[1])
             pruned["vec"] = cache[key]
         return pruned
-
-    @staticmethod
-    def _gather_pe(pe: torch.Tensor, kept: torch.Tensor, batch: int) -> torch.Tensor:
-        """pe [1, L, ...] -> [1, K, ...] (one video) or [batch, K, ...] (per-video selections)."""
-        bv, k = kept.shape
-        if pe.shape[0] != 1:  # a real batch dim: each row uses its video's selection
-            return gather_rows(pe, row_index(kept, pe.shape[0], pe.shape[1]))
-        rows = pe[0].index_select(0, kept.reshape(-1)).view(bv, k, *pe.shape[2:])
-        if bv == 1:
-            return rows
-        return rows.index_select(0, torch.arange(batch, device=kept.device) % bv)
 
     @staticmethod
     def _gather_frame_vec(vec: torch.Tensor, rows: KeptRows, call, seq_len: int) -> torch.Tensor:

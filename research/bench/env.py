@@ -136,6 +136,15 @@ def time_fn(fn, clock: Clock, warmup: int = 2, reps: int = 20, budget_ms: float 
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "n": n}
 
 
+def start_bench(tiny: bool):
+    """Every bench script's start: ComfyUI on the CPU (tiny checks) or the GPU, this pack, TAPE's log records
+    captured. Returns (device, ComfyUI root, log capture)."""
+    device = "cpu" if tiny else "cuda"
+    root = import_comfy(device)
+    load_pack()
+    return device, root, install_log_capture()
+
+
 def run_meta(root, torch, device: str, **fields) -> dict:
     """What every result JSON records: the date, the run's own fields, versions and the device."""
     import datetime

@@ -42,7 +42,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .env import Clock, import_comfy, install_log_capture, load_pack, run_meta
+from .env import Clock, run_meta, start_bench
 
 FAMILIES = {
     "hunyuan": {
@@ -397,10 +397,7 @@ def main(argv=None):
         print(report_text([json.loads(Path(f).read_text()) for f in a.report]))
         return None
     t_start = time.monotonic()
-    device = "cpu" if a.tiny else "cuda"
-    root = import_comfy(device)
-    load_pack()
-    cap = install_log_capture()
+    device, root, cap = start_bench(a.tiny)
     import torch
 
     out_dir = Path(a.out)

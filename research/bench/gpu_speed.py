@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from .env import Clock, import_comfy, install_log_capture, load_pack, run_meta
+from .env import Clock, run_meta, start_bench
 
 
 def parse_args():
@@ -57,10 +57,7 @@ def main():
     def time_left():
         return a.budget_s - (time.monotonic() - t_start)
 
-    device = "cpu" if a.tiny else "cuda"
-    root = import_comfy(device)
-    load_pack()
-    cap = install_log_capture()
+    device, root, cap = start_bench(a.tiny)
     import torch
 
     from . import report

@@ -39,7 +39,7 @@ import statistics
 import time
 from pathlib import Path
 
-from .env import Clock, import_comfy, install_log_capture, load_pack, run_meta
+from .env import Clock, run_meta, start_bench
 
 STEPS, CFG, SAMPLER, SCHEDULER, SHIFT, SPLIT = 4, 1.0, "euler", "simple", 5.0, 2
 LATENT = {"a14b_640": (21, 80, 80), "tiny": (3, 16, 16)}  # 640x640x81 -> 21 x 80 x 80 latent
@@ -244,10 +244,7 @@ def two_stage(models, latent, conds, seed, clock, cap) -> dict:
 def main(argv=None):
     a = parse_args(argv)
     t_start = time.monotonic()
-    device = "cpu" if a.tiny else "cuda"
-    root = import_comfy(device)
-    load_pack()
-    cap = install_log_capture()
+    device, root, cap = start_bench(a.tiny)
     import torch
 
     from .wan_build import text_conds
