@@ -117,7 +117,9 @@ def tape_outer_sample_wrapper(executor, *args, **kwargs):
         spec: TapeSpec = to[SPEC_KEY]
         ms = guider.model_patcher.model.model_sampling
         cfg = spec.config
-        run = TapeRun(spec, ms.percent_to_sigma(cfg.start_percent), ms.percent_to_sigma(cfg.end_percent))
+        run = TapeRun(
+            spec, ms.percent_to_sigma(cfg.start_percent), ms.percent_to_sigma(cfg.end_percent), float(ms.sigma_max)
+        )
         to[RUN_KEY] = run
         return executor(*args, **kwargs)
     finally:

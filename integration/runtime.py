@@ -118,6 +118,16 @@ class CallPlan:
     batch: int = 1
     per_call: dict = field(default_factory=dict)  # per-call index / rope caches, span inputs
     blocks_run: int = 0  # TAPE block patches that ran in this call (0: something bypassed the blocks' seam)
+    _span_args: tuple = (None, None)  # (rows key, dict): the adapter's gathered arguments of the current span
+
+    def span_cache(self, rows: KeptRows) -> dict:
+        """Where an adapter keeps the block arguments it gathered for these kept rows (rope tables, masks, modulation:
+        the same for every block of a span). Holds one span's at a time: blocks run in order, so the first block of a
+        new span drops the previous span's copies (LTX-Video 2B at 1216x704x121: 110 MB of rope tables a span)."""
+        if self._span_args[0] != rows.key:
+            self._span_args = (None, None)  # free the previous span's before the new ones are made
+            self._span_args = (rows.key, {})
+        return self._span_args[1]
 
     @property
     def videos(self) -> int:
@@ -202,10 +212,12 @@ class RunHistory:
 class TapeRun:
     """Per-sampling-run state. Fresh for every sampler call; dropped (with its tensors) when sampling ends."""
 
-    def __init__(self, spec, sigma_start: float, sigma_end: float):
+    def __init__(self, spec, sigma_start: float, sigma_end: float, sigma_max: float | None = None):
         self.spec = spec  # integration.patcher.TapeSpec: config, block plan, adapter
         self.sigma_start = sigma_start
         self.sigma_end = sigma_end
+        self.sigma_max = sigma_max  # the model's highest noise level: a run that starts below it resumes a latent
+        self.resumed = False
         self.selections: dict[int, Selection] = {}
         self.ages: dict[int, torch.Tensor] = {}  # span -> [Bv, F*N] steps since each token was last computed
         self.reuse_cache: dict[tuple, ResidualCache] = {}
@@ -262,6 +274,9 @@ class TapeRun:
             return 0, 0
         if self._sample_sigmas[0] != id(sample_sigmas):
             self._sample_sigmas = (id(sample_sigmas), [float(s) for s in sample_sigmas])
+            first = self._sample_sigmas[1][0] if self._sample_sigmas[1] else None
+            # starts below the model's highest noise: a second KSamplerAdvanced stage, or denoise < 1
+            self.resumed = None not in (first, self.sigma_max) and first < self.sigma_max * (1.0 - 1e-3)
         ss = self._sample_sigmas[1]
         steps = len(ss) - 1
         tol = 1e-5 * max(1.0, abs(sigma))
@@ -290,7 +305,7 @@ class TapeRun:
         if steps == 0:
             self.warn_once("nosteps", "no sample_sigmas in transformer_options; running dense")
             return CallPlan(self, "off", sigma)
-        keep = cfg.schedule.keep_ratio(step, steps, cfg.keep_ratio)
+        keep = cfg.schedule.keep_ratio(step, steps, cfg.keep_ratio, self.resumed)
         if cfg.schedule.preset != "custom" and cfg.keep_ratio >= 1.0:
             keep = 1.0
         mode = "prune" if keep < 1.0 else ("record" if cfg.pruned_mode == "reuse" else "dense")
@@ -330,8 +345,8 @@ class TapeRun:
         sched = self.spec.config.schedule
         return (
             f"TAPE pruned nothing in this run: all {len(s.steps_seen)} of its steps were dense (TAPE Budget Schedule: "
-            f"dense_first_steps {sched.dense_first_steps} + dense_last_steps {sched.dense_last_steps}, or a "
-            "start/end percent window that holds only those). Lower them to prune."
+            f"warmup_steps {sched.warmup_steps} at keep {sched.warmup_keep:g} + dense_last_steps "
+            f"{sched.dense_last_steps}, or a start/end percent window that holds only those). Lower them to prune."
         )
 
     def summary(self) -> str:
@@ -345,8 +360,12 @@ class TapeRun:
         jitter = s.mean_jitter
         cfg = self.spec.config
         where = "in host memory" if cfg.cache_device == "cpu" else "on the model device"
+        warmup = ""
+        if self.resumed and cfg.schedule.warmup_steps:
+            warmup = f" (resumed a partly denoised latent: warm-up at keep {cfg.schedule.resume_keep:g})"
         return (
-            f"TAPE: pruned {len(s.steps_pruned)}/{n_seen} steps, {len(plan.pruned_blocks())}/{plan.n_blocks} blocks "
+            f"TAPE: pruned {len(s.steps_pruned)}/{n_seen} steps{warmup}, "
+            f"{len(plan.pruned_blocks())}/{plan.n_blocks} blocks "
             f"pruned ({plan.describe()}), mean kept fraction {mean_keep:.2f} of video tokens, "
             f"~{100 * saved:.0f}% of block compute saved (est. {1 / max(1e-6, 1 - saved):.2f}x on the blocks)"
             + (f", selection jitter {jitter:.2f}" if jitter is not None else "")
@@ -394,11 +413,17 @@ class TapeRun:
     def _cache_key(self, slot: tuple, call: CallPlan) -> tuple:
         return (slot, call.chunks, call.batch)
 
-    def store_cache(self, slot: tuple, call: CallPlan, resid_full: torch.Tensor):
-        """A dense step's residual of every token for one slot (a span or a block): resid_full [B, L, C]."""
+    def store_cache(self, slot: tuple, call: CallPlan, y: torch.Tensor, x_in: torch.Tensor | None = None):
+        """A dense step's residual y - x_in of every token for one slot (a span or a block): y, x_in [B, L, C]
+        (x_in None: y is the residual)."""
         cfg = self.spec.config
-        device = "cpu" if cfg.cache_device == "cpu" else resid_full.device
-        self.reuse_cache[self._cache_key(slot, call)] = ResidualCache(resid_full, cfg.cache_format, device)
+        key = self._cache_key(slot, call)
+        self.reuse_cache.pop(key, None)  # a replaced slot (a new latent size) is freed before its successor is made
+        device = "cpu" if cfg.cache_device == "cpu" else y.device
+        if x_in is None:
+            self.reuse_cache[key] = ResidualCache(y, cfg.cache_format, device)
+        else:
+            self.reuse_cache[key] = ResidualCache.from_difference(y, x_in, cfg.cache_format, device)
         self._count_cache()
 
     def apply_reuse(
@@ -411,9 +436,15 @@ class TapeRun:
         b = self.spec.config.blend
         if cache is None or cache.shape != tuple(x.shape):
             # first pruned step without a dense warm-up (or a new latent size): nothing cached yet, so every pruned
-            # token takes its nearest kept token's update (or, with blend 0, none)
-            self.store_cache(slot, call, torch.zeros_like(x))
-            cache, b = self.reuse_cache[key], 1.0
+            # token takes its nearest kept token's update (or, with blend 0, none). The cache starts at zero: a token
+            # not kept before the next step then gets a damped neighbour update (blend x the fresh one), which
+            # measured 0.4 dB better than starting the cache from the neighbours' updates (BENCHMARKS.md)
+            cfg = self.spec.config
+            self.reuse_cache.pop(key, None)
+            cache = ResidualCache.zeros(x.shape, cfg.cache_format, "cpu" if cfg.cache_device == "cpu" else x.device)
+            self.reuse_cache[key] = cache
+            self._count_cache()
+            b = 1.0
         else:
             cache.add_into(x, alpha=1.0 - b)
         if b > 0 and nn is not None:  # mix in the nearest kept token's fresh residual
@@ -557,8 +588,7 @@ class TapeBlockPatch:
         if ends:
             x_in = call.per_call.pop(("slot_in", slot), None)
             if x_in is not None:
-                y = out["img"]
-                run.store_cache(slot, call, y - x_in.to(y.device, non_blocking=True))
+                run.store_cache(slot, call, out["img"], x_in)
         return out
 
     def _prune(self, args, extra, call: CallPlan, span: int) -> dict:

@@ -20,9 +20,10 @@ def estimate_response(query) -> dict:
         schedule = BudgetSchedule(
             preset,
             float(query.get("spread", 0.2)),
-            int(query.get("dense_first_steps", 1)),
+            int(query.get("warmup_steps", 1)),
             int(query.get("dense_last_steps", 0)),
             custom,
+            float(query.get("warmup_keep", 1.0)),
         )
         ratios, speedup = block_speedup(keep, schedule, steps)
     except (ValueError, TypeError) as e:

@@ -41,23 +41,50 @@ class ResidualCache:
 
     def __init__(self, full: torch.Tensor, fmt: str = "fp8", device: torch.device | str | None = None):
         """full [B, L, C]: the residual of every token (a dense step's)."""
+        rows = full.reshape(-1, full.shape[-1])
+        self._alloc(tuple(full.shape), fmt, device if device is not None else full.device)
+        for i, j in row_chunks(rows.shape[0]):
+            self._fill(i, j, rows[i:j])
+
+    @classmethod
+    def zeros(cls, shape, fmt: str = "fp8", device=None):
+        """A cache of zero residuals for shape (B, L, C), made without a full-size temporary."""
+        cache = cls.__new__(cls)
+        cache._alloc(tuple(shape), fmt, device)
+        cache.data.zero_()  # 0 in bf16, and the bits of 0.0 in float8_e4m3fn
+        if cache.scale is not None:
+            cache.scale.fill_(1e-12 / _FP8_MAX)
+        return cache
+
+    @classmethod
+    def from_difference(cls, y: torch.Tensor, x: torch.Tensor, fmt: str = "fp8", device=None):
+        """The residual y - x of every token, y and x [B, L, C] (x may be in host memory), built piece by piece:
+        neither x on y's device nor the whole difference is ever held (each a full activation)."""
+        cache = cls.__new__(cls)
+        cache._alloc(tuple(y.shape), fmt, device if device is not None else y.device)
+        y_rows, x_rows = y.reshape(-1, y.shape[-1]), x.reshape(-1, x.shape[-1])
+        for i, j in row_chunks(y_rows.shape[0]):
+            cache._fill(i, j, y_rows[i:j] - x_rows[i:j].to(y.device, non_blocking=True))
+        return cache
+
+    def _alloc(self, shape: tuple, fmt: str, device):
         if fmt not in CACHE_FORMATS:
             raise ValueError(f"cache format must be one of {CACHE_FORMATS}, got '{fmt}'")
         if fmt == "fp8" and _FP8 is None:
             fmt = "bf16"  # torch without float8: fall back, same behaviour at 2 bytes per value
         self.fmt = fmt
-        self.shape = tuple(full.shape)
-        self.device = torch.device(device) if device is not None else full.device
-        rows = full.reshape(-1, full.shape[-1])
-        n, c = rows.shape
+        self.shape = shape
+        self.device = torch.device(device)
+        n, c = shape[0] * shape[1], shape[-1]
         # [N, C]: bf16, or fp8 bits as uint8 (index_copy_ supports uint8 on every device); [N, 1] fp32 scales
         self.data = torch.empty(n, c, dtype=torch.bfloat16 if fmt == "bf16" else torch.uint8, device=self.device)
         self.scale = torch.empty(n, 1, dtype=torch.float32, device=self.device) if fmt == "fp8" else None
-        for i, j in row_chunks(n):
-            data, scale = self._encode(rows[i:j])
-            self.data[i:j].copy_(data, non_blocking=True)
-            if scale is not None:
-                self.scale[i:j].copy_(scale, non_blocking=True)
+
+    def _fill(self, i: int, j: int, rows: torch.Tensor):
+        data, scale = self._encode(rows)
+        self.data[i:j].copy_(data, non_blocking=True)
+        if scale is not None:
+            self.scale[i:j].copy_(scale, non_blocking=True)
 
     @property
     def nbytes(self) -> int:

@@ -27,10 +27,12 @@ def parse_block_list(text: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class ReselectPolicy:
-    """every: a SCORE block every `every` blocks, starting at block dense_first - 1 (0 = score only once).
+    """every: a SCORE block every `every` blocks, starting at the first prunable block (0 = select once).
     blocks: explicit SCORE blocks (overrides `every` when given).
-    dense_first / dense_last: blocks at either end that never prune (dense_first >= 1: the first scoring
-    block is the last of them, so scoring never costs an extra dense block there).
+    dense_first / dense_last: blocks at either end that never prune. dense_first 1 (the default): block 0 runs dense
+    and makes the first selection. A selection that needs no scores (the random draw) may prune from block 0 on
+    (dense_first 0: faster, measured further from the unpruned video); a scored one (attention, key_norm) is made by
+    a dense block, so there dense_first is at least 1 (scoring never costs an extra dense block).
     """
 
     every: int = 20
@@ -41,8 +43,8 @@ class ReselectPolicy:
     def __post_init__(self):
         if self.every < 0:
             raise ValueError(f"reselect_every must be >= 0, got {self.every}")
-        if self.dense_first < 1:
-            raise ValueError(f"dense_first_blocks must be >= 1 (the first block scores), got {self.dense_first}")
+        if self.dense_first < 0:
+            raise ValueError(f"dense_first_blocks must be >= 0, got {self.dense_first}")
         if self.dense_last < 0:
             raise ValueError(f"dense_last_blocks must be >= 0, got {self.dense_last}")
         if any(b < 0 for b in self.blocks):
@@ -55,16 +57,17 @@ class ReselectPolicy:
         bad = [b for b in self.blocks if b >= n_blocks]
         if bad:
             raise ValueError(f"reselect_blocks {bad} do not exist: this model has {n_blocks} blocks (0-{n_blocks - 1})")
-        if self.dense_first + self.dense_last >= n_blocks:
+        first = max(self.dense_first, 1) if dense_scoring else self.dense_first  # scores come from a dense block
+        if first + self.dense_last >= n_blocks:
             raise ValueError(
-                f"dense_first_blocks + dense_last_blocks = {self.dense_first + self.dense_last} leaves no block "
+                f"dense_first_blocks + dense_last_blocks = {first + self.dense_last} leaves no block "
                 f"to prune in a model with {n_blocks} blocks"
             )
         last_prunable = n_blocks - self.dense_last  # blocks >= this stay dense
         if self.blocks:
             score = set(self.blocks)
         else:
-            start = self.dense_first - 1
+            start = max(first - 1, 0)
             step = self.every if self.every > 0 else n_blocks
             score = set(range(start, last_prunable, step))
         score = {s for s in score if s < last_prunable}  # a selection nothing uses is not worth scoring
@@ -73,10 +76,10 @@ class ReselectPolicy:
         for i in range(n_blocks):
             if i in score:
                 span = len({s for s in score if s <= i}) - 1
-                pruned = not dense_scoring and self.dense_first <= i < last_prunable
+                pruned = not dense_scoring and first <= i < last_prunable
                 roles.append(BlockRole.PRUNE if pruned else BlockRole.SCORE)
                 spans.append(span)
-            elif i < self.dense_first or i >= last_prunable or span < 0:
+            elif i < first or i >= last_prunable or span < 0:
                 roles.append(BlockRole.DENSE)
                 spans.append(-1)
             else:

@@ -36,24 +36,34 @@ class BudgetSchedule:
 
     preset: constant | linear | cosine | step | custom.
     spread: how far the early budget sits below the base (and the late budget above it).
-    dense_first_steps / dense_last_steps: steps that run unpruned (warm-up fills the reuse cache).
+    warmup_steps: steps at the start that run at warmup_keep (1, the default: dense, which fills the reuse cache for
+    every token) before the schedule begins.
+    resume_keep: the warm-up's keep ratio instead when the run resumes a partly denoised latent (the second sampler of
+    a two-stage graph, or denoise < 1): there a dense step is a large share of a short run, so it prunes lightly
+    (its pruned tokens take their nearest kept token's update). 1 = dense, as a fresh run.
+    dense_last_steps: unpruned steps at the end.
     custom: per-step keep ratios; resampled linearly over progress when the step count differs.
     Ratios are rounded to multiples of KEEP_QUANTUM (0.05).
     """
 
     preset: str = "linear"
     spread: float = 0.2
-    dense_first_steps: int = 1
+    warmup_steps: int = 1
     dense_last_steps: int = 0
     custom: tuple[float, ...] = field(default_factory=tuple)
+    warmup_keep: float = 1.0
+    resume_keep: float = 0.75
 
     def __post_init__(self):
         if self.preset not in SCHEDULE_PRESETS:
             raise ValueError(f"preset must be one of {SCHEDULE_PRESETS}, got '{self.preset}'")
         if not 0.0 <= self.spread <= 0.5:
             raise ValueError(f"spread must be in [0, 0.5], got {self.spread}")
-        if self.dense_first_steps < 0 or self.dense_last_steps < 0:
-            raise ValueError("dense_first_steps and dense_last_steps must be >= 0")
+        if self.warmup_steps < 0 or self.dense_last_steps < 0:
+            raise ValueError("warmup_steps and dense_last_steps must be >= 0")
+        for name in ("warmup_keep", "resume_keep"):
+            if not MIN_KEEP <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [{MIN_KEEP}, 1], got {getattr(self, name)}")
         if self.preset == "custom" and not self.custom:
             raise ValueError("custom_ratios: the 'custom' preset needs at least one keep ratio")
 
@@ -67,15 +77,18 @@ class BudgetSchedule:
             return -1.0 if progress < 0.5 else 1.0
         return 0.0
 
-    def keep_ratio(self, step: int, steps: int, base: float) -> float:
-        """Keep ratio in [MIN_KEEP, 1] for 0-based step of steps; 1.0 means the step runs dense."""
+    def keep_ratio(self, step: int, steps: int, base: float, resumed: bool = False) -> float:
+        """Keep ratio in [MIN_KEEP, 1] for 0-based step of steps; 1.0 means the step runs dense.
+        resumed: the run starts from a partly denoised latent (its warm-up steps keep resume_keep)."""
         if steps <= 0:
             return 1.0
         step = min(max(step, 0), steps - 1)
-        if step < self.dense_first_steps or step >= steps - self.dense_last_steps:
+        if step >= steps - self.dense_last_steps:
             return 1.0
+        if step < self.warmup_steps:
+            return _on_grid(self.resume_keep if resumed else self.warmup_keep)
         # progress over the pruned steps only, so the mean over them stays at base
-        first, last = self.dense_first_steps, steps - self.dense_last_steps - 1
+        first, last = self.warmup_steps, steps - self.dense_last_steps - 1
         progress = 0.5 if last <= first else (step - first) / (last - first)  # one pruned step: the base ratio
         if self.preset == "custom":
             pos = progress * (len(self.custom) - 1)
@@ -84,11 +97,14 @@ class BudgetSchedule:
             r = self.custom[lo] + (self.custom[hi] - self.custom[lo]) * (pos - lo)
         else:
             r = base + self.spread * self.shape(progress)
-        r = round(r / KEEP_QUANTUM) * KEEP_QUANTUM
-        return min(1.0, max(MIN_KEEP, round(r, 6)))
+        return _on_grid(r)
 
-    def ratios(self, steps: int, base: float) -> list[float]:
-        return [self.keep_ratio(i, steps, base) for i in range(steps)]
+    def ratios(self, steps: int, base: float, resumed: bool = False) -> list[float]:
+        return [self.keep_ratio(i, steps, base, resumed) for i in range(steps)]
 
 
-CONSTANT = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=0)
+def _on_grid(r: float) -> float:
+    return min(1.0, max(MIN_KEEP, round(round(r / KEEP_QUANTUM) * KEEP_QUANTUM, 6)))
+
+
+CONSTANT = BudgetSchedule(preset="constant", spread=0.0, warmup_steps=0)

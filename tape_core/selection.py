@@ -45,11 +45,13 @@ def nearest_kept(kept: torch.Tensor, frames: int, height: int, width: int) -> to
     b, total = kept.shape
     k, n = total // frames, height * width
     dev = kept.device
-    ys = torch.arange(n, device=dev) // width
-    xs = torch.arange(n, device=dev) % width
+    # int32 coordinates: squared distances stay below 2^31 for any frame under 32k x 32k tokens, and the [n, k]
+    # tables move half the bytes of int64 (this runs once per selection, inside the first block's time)
+    ys = (torch.arange(n, device=dev) // width).to(torch.int32)
+    xs = (torch.arange(n, device=dev) % width).to(torch.int32)
     local = kept.view(b, frames, k) - torch.arange(frames, device=dev).view(1, frames, 1) * n  # [B, F, k]
     out = torch.empty(b, frames, n, dtype=torch.long, device=dev)
-    chunk = max(1, 2**24 // max(1, b * n * k))
+    chunk = max(1, 2**25 // max(1, b * n * k))
     for f0 in range(0, frames, chunk):
         loc = local[:, f0 : f0 + chunk]  # [B, c, k]
         dy = ys.view(1, 1, n, 1) - ys[loc].unsqueeze(2)

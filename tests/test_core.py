@@ -26,7 +26,7 @@ from comfyui_tape.tape_core.schedule import MIN_KEEP, parse_ratio_list
 # ---- schedule ---------------------------------------------------------------------------------------------
 def test_schedule_presets_are_mean_preserving_and_monotone():
     for preset in ("linear", "cosine", "step"):
-        s = BudgetSchedule(preset=preset, spread=0.2, dense_first_steps=0)
+        s = BudgetSchedule(preset=preset, spread=0.2, warmup_steps=0)
         r = s.ratios(20, 0.5)
         assert abs(sum(r) / len(r) - 0.5) < 1e-9, preset
         assert all(a <= b for a, b in zip(r, r[1:])), f"{preset} must relax over time: {r}"
@@ -40,22 +40,23 @@ def test_schedule_uses_few_distinct_token_counts():
 
 
 def test_schedule_dense_steps_and_edges():
-    s = BudgetSchedule(preset="linear", spread=0.2, dense_first_steps=2, dense_last_steps=1)
+    s = BudgetSchedule(preset="linear", spread=0.2, warmup_steps=2, dense_last_steps=1, warmup_keep=1.0)
     r = s.ratios(10, 0.5)
     assert r[:2] == [1.0, 1.0] and r[-1] == 1.0
+    assert BudgetSchedule(warmup_steps=2, warmup_keep=0.62).ratios(4, 0.5)[:2] == [0.6, 0.6]  # on the 0.05 grid
     assert r[2] == pytest.approx(0.3) and r[-2] == pytest.approx(0.7)
     assert s.ratios(1, 0.5) == [1.0]  # one step, inside the warm-up
     assert s.keep_ratio(0, 0, 0.5) == 1.0  # unknown step count -> dense
     assert s.keep_ratio(99, 10, 0.5) == 1.0  # clamped to the last step, which is dense
-    low = BudgetSchedule(preset="linear", spread=0.5, dense_first_steps=0).ratios(5, 0.1)
+    low = BudgetSchedule(preset="linear", spread=0.5, warmup_steps=0).ratios(5, 0.1)
     assert min(low) == MIN_KEEP and max(low) <= 1.0
 
 
 def test_schedule_constant_and_custom():
-    assert BudgetSchedule(preset="constant", dense_first_steps=0).ratios(4, 0.4) == [0.4] * 4
-    c = BudgetSchedule(preset="custom", dense_first_steps=0, custom=(0.2, 0.6))
+    assert BudgetSchedule(preset="constant", warmup_steps=0).ratios(4, 0.4) == [0.4] * 4
+    c = BudgetSchedule(preset="custom", warmup_steps=0, custom=(0.2, 0.6))
     assert c.ratios(5, 0.9) == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6])  # stretched, base ignored
-    assert BudgetSchedule(preset="custom", dense_first_steps=0, custom=(0.3,)).ratios(3, 0.9) == [0.3] * 3
+    assert BudgetSchedule(preset="custom", warmup_steps=0, custom=(0.3,)).ratios(3, 0.9) == [0.3] * 3
 
 
 def test_schedule_bad_input():
@@ -90,8 +91,11 @@ def test_block_plan_bad_input():
         ReselectPolicy(blocks=(0, 35)).plan(30)
     with pytest.raises(ValueError, match="leaves no block"):
         ReselectPolicy(dense_first=2, dense_last=2).plan(4)
-    with pytest.raises(ValueError, match="dense_first_blocks must be >= 1"):
-        ReselectPolicy(dense_first=0)
+    with pytest.raises(ValueError, match="dense_first_blocks must be >= 0"):
+        ReselectPolicy(dense_first=-1)
+    assert ReselectPolicy(every=4, dense_first=0).plan(8).describe() == "SpppSppp"  # scores come from a dense block
+    assert ReselectPolicy(every=4, dense_first=0).plan(8, dense_scoring=False).describe() == "pppppppp"
+    assert ReselectPolicy(every=4).plan(8, dense_scoring=False).describe() == "Sppppppp"  # the default: block 0 dense
     with pytest.raises(ValueError, match="'x' is not a block number"):
         parse_block_list("0, x")
     assert parse_block_list(" 20,0 10 ") == (0, 10, 20)

@@ -26,7 +26,7 @@ from comfy_harness import (
 from comfyui_tape.integration import runtime
 from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy
 
-NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=0)
+NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, warmup_steps=0)
 EVERY2 = ReselectPolicy(every=2)  # double 0 scores, double 1 pruned, single 0 scores, single 1 pruned
 F, N, T = 3, 16, 8  # latent frames, tokens per frame, text tokens
 
@@ -90,7 +90,7 @@ def test_off_paths_are_bit_identical(hy, refs):
     for kw in (dict(keep=1.0), dict(start=0.99, end=1.0)):
         assert torch.equal(sample(patch(model, **kw), lat, pos, neg, steps=2, cfg=3.0), ref), kw
     # every step a dense warm-up step in reuse mode: the patches record residuals but change nothing
-    warm = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=100)
+    warm = BudgetSchedule(preset="constant", spread=0.0, warmup_steps=100)
     assert torch.equal(sample(patch(model, mode="reuse", schedule=warm), lat, pos, neg, steps=2, cfg=3.0), ref)
 
 

@@ -26,7 +26,7 @@ from comfy_harness import (
 from comfyui_tape.integration import runtime
 from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy
 
-NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=0)
+NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, warmup_steps=0)
 EVERY2 = ReselectPolicy(every=2)  # blocks 0 and 2 score, 1 and 3 pruned
 F, N, T, PAD = 3, 16, 6, 16  # latent frames, tokens per frame, prompt tokens, padded text length
 
@@ -88,7 +88,7 @@ def test_off_paths_are_bit_identical(ltx, refs, variant):
     ref = refs(variant)
     assert patch(ltx, enabled=False) is ltx
     assert torch.equal(sample(patch(ltx, keep=1.0), lat, pos, neg, steps=2, cfg=3.0), ref)
-    warm = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=100)  # dense steps recording in reuse mode
+    warm = BudgetSchedule(preset="constant", spread=0.0, warmup_steps=100)  # dense steps recording in reuse mode
     assert torch.equal(sample(patch(ltx, mode="reuse", schedule=warm), lat, pos, neg, steps=2, cfg=3.0), ref)
 
 

@@ -8,7 +8,7 @@ from comfyui_tape.nodes.patch_nodes import TAPEPatchModel
 from comfyui_tape.nodes.preview_nodes import TAPEMaskPreview, kept_mask, overlay
 from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy
 
-SCHED = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
+SCHED = BudgetSchedule(preset="constant", spread=0.0, warmup_steps=1)
 
 
 @pytest.fixture(scope="module")

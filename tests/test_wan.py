@@ -12,7 +12,7 @@ from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy
 
 LATENT_CH = {"t2v": 16, "i2v": 16, "ti2v5b": 48}
 EVERY2 = ReselectPolicy(every=2)  # 4 blocks: S p S p
-NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=0)
+NO_WARMUP = BudgetSchedule(preset="constant", spread=0.0, warmup_steps=0)
 
 
 def patch(
@@ -82,7 +82,7 @@ def test_off_paths_are_bit_identical_and_input_untouched(wan_models, tape_summar
     out = sample(patch(model, start=0.3, end=0.31), latent(), pos, neg)
     assert torch.equal(out, ref) and not tape_summaries()[-1].steps_seen
     # every step a dense warm-up step in reuse mode: the patches record residuals but change nothing
-    out = sample(patch(model, mode="reuse", schedule=BudgetSchedule(dense_first_steps=100)), latent(), pos, neg)
+    out = sample(patch(model, mode="reuse", schedule=BudgetSchedule(warmup_steps=100)), latent(), pos, neg)
     assert torch.equal(out, ref) and len(tape_summaries()[-1].steps_seen) == 4
     assert model.model_options == before  # the input ModelPatcher is never modified
     assert patch(model, enabled=False) is model
@@ -325,7 +325,7 @@ def test_reuse_gives_each_pruned_token_its_own_cached_update(wan_models):
 
     model = load_unet(wan_models["t2v"])
     pos, neg = conds()
-    warm = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
+    warm = BudgetSchedule(preset="constant", spread=0.0, warmup_steps=1)
     base = dict(keep_ratio=0.5, schedule=warm, reselect=ReselectPolicy(every=0), cache_format="bf16")
     out = {}
     for name, kw in {
@@ -393,6 +393,6 @@ def test_reuse_cache_takes_the_kept_tokens_fresh_update_every_pruned_step(wan_mo
     monkeypatch.setattr(ResidualCache, "write_rows", checked)
     model = load_unet(wan_models["t2v"])
     pos, neg = conds()
-    warm = BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
+    warm = BudgetSchedule(preset="constant", spread=0.0, warmup_steps=1)
     sample(apply_tape(model, TapeConfig(schedule=warm, reselect=ReselectPolicy(every=0))), latent(), pos, neg, steps=4)
     assert len(checks) == 3 and max(checks) < 2**-3  # one write per pruned step; fp8 rounding only

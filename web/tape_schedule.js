@@ -30,9 +30,10 @@ app.registerExtension({
         steps: samplerSteps(),
         preset: widget(this, "preset"),
         spread: widget(this, "spread"),
-        dense_first_steps: widget(this, "dense_first_steps"),
+        warmup_steps: widget(this, "warmup_steps"),
         dense_last_steps: widget(this, "dense_last_steps"),
         custom_ratios: widget(this, "custom_ratios") ?? "",
+        warmup_keep: widget(this, "warmup_keep") ?? 1.0,
       };
       const key = JSON.stringify(params);
       if (this.tapePlotKey !== key) {

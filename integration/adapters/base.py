@@ -76,4 +76,4 @@ class VideoDiTAdapter(Protocol):
 
     def prune_args(self, kind: str, args: dict, call, rows: KeptRows) -> dict:
         """The block's args for the kept rows only: `img` gathered, and every per-token argument (rope, modulation,
-        masks) gathered consistently. Per-call caches go in call.per_call under keys that include rows.key."""
+        masks) gathered consistently. What is the same for every block of a span goes in call.span_cache(rows)."""

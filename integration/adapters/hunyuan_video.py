@@ -105,17 +105,17 @@ class HunyuanVideoAdapter:
     def prune_args(self, kind: str, args: dict, call, rows: KeptRows) -> dict:
         pruned = dict(args)
         pruned["img"] = gather_rows(args["img"], rows.flat)
-        key = ("pe_mask", kind, rows.key)
-        if key not in call.per_call:
+        cache = call.span_cache(rows)  # rows.key holds the row count, which differs between the two block kinds
+        if "pe_mask" not in cache:
             idx = rows.kept
             if kind == "double_block":  # pe and mask rows: img rows, then the (always kept) text rows
                 n_img, n_txt = args["img"].shape[1], args["txt"].shape[1]
                 txt_rows = torch.arange(n_img, n_img + n_txt, device=idx.device).expand(idx.shape[0], -1)
                 idx = torch.cat([idx, txt_rows], dim=1)
             mask = args.get("attention_mask")
-            call.per_call[key] = (
+            cache["pe_mask"] = (
                 gather_token_axis(args["pe"], idx, call.batch, dim=2),
                 gather_token_axis(mask, idx, call.batch, dim=mask.ndim - 1) if torch.is_tensor(mask) else mask,
             )
-        pruned["pe"], pruned["attention_mask"] = call.per_call[key]
+        pruned["pe"], pruned["attention_mask"] = cache["pe_mask"]
         return pruned

@@ -99,13 +99,13 @@ class LTXVAdapter:
         pruned = dict(args)
         pruned["img"] = gather_rows(args["img"], rows.flat)
         seq_len = args["img"].shape[1]
-        key = ("pe_vec", rows.key)
-        if key not in call.per_call:
+        cache = call.span_cache(rows)
+        if "pe_vec" not in cache:
             pe = args["pe"]
             pe = type(pe)(gather_token_axis(p, rows.kept, call.batch, dim=1) for p in pe)
             vec = args["vec"]
             if vec.ndim == 3 and vec.shape[1] == seq_len:  # per-token modulation
                 vec = gather_token_axis(vec, rows.kept, call.batch, dim=1)
-            call.per_call[key] = (pe, vec)
-        pruned["pe"], pruned["vec"] = call.per_call[key]
+            cache["pe_vec"] = (pe, vec)
+        pruned["pe"], pruned["vec"] = cache["pe_vec"]
         return pruned

@@ -91,19 +91,17 @@ class WanAdapter:
     def prune_args(self, kind: str, args: dict, call, rows: KeptRows) -> dict:
         """Block args restricted to the kept rows. Rope rows and modulation are gathered once per span and call
         (they are the same for every block of the span)."""
-        cache = call.per_call
+        cache = call.span_cache(rows)
         pruned = dict(args)
         pruned["img"] = gather_rows(args["img"], rows.flat)
-        key = ("pe", rows.key)
-        if key not in cache:
-            cache[key] = gather_token_axis(args["pe"], rows.kept, call.batch)  # pe [1, L, ...]
-        pruned["pe"] = cache[key]
+        if "pe" not in cache:
+            cache["pe"] = gather_token_axis(args["pe"], rows.kept, call.batch)  # pe [1, L, ...]
+        pruned["pe"] = cache["pe"]
         vec = args["vec"]
         if vec.ndim == 4 and vec.shape[1] > 1:
-            key = ("vec", rows.key)
-            if key not in cache:
-                cache[key] = self._gather_frame_vec(vec, rows, call, args["img"].shape[1])
-            pruned["vec"] = cache[key]
+            if "vec" not in cache:
+                cache["vec"] = self._gather_frame_vec(vec, rows, call, args["img"].shape[1])
+            pruned["vec"] = cache["vec"]
         return pruned
 
     @staticmethod

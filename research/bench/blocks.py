@@ -69,13 +69,13 @@ class BlockBench:
         return out
 
     def one_keep(self, r: float, dense: float) -> dict:
-        from comfyui_tape.integration.adapters.wan import WanAdapter
+        from comfyui_tape.integration.adapters.gather import gather_token_axis
         from comfyui_tape.tape_core import gather_rows, row_index, scatter_rows
 
         x, pe = self.x, self.pe
         kept = self.kept(r)
         flat = row_index(kept, self.batch, self.seq)
-        pe_k = WanAdapter._gather_pe(pe, kept, self.batch)
+        pe_k = gather_token_axis(pe, kept, self.batch)
         xk = gather_rows(x, flat)
         xw = x.clone()
         idx = kept[0]
@@ -85,7 +85,7 @@ class BlockBench:
             return x.clone().index_copy_(1, idx, y)
 
         def span_setup():  # once per span and model call: flat row index + rope rows
-            return row_index(kept, self.batch, self.seq), WanAdapter._gather_pe(pe, kept, self.batch)
+            return row_index(kept, self.batch, self.seq), gather_token_axis(pe, kept, self.batch)
 
         bare = self.t(lambda: self.block(xk, pe_k))
         tape = self.t(lambda: scatter_rows(xw, flat, self.block(gather_rows(xw, flat), pe_k)))
@@ -114,7 +114,7 @@ class BlockBench:
 
         plan = self.spec.plan
         roles = [r.value for r in plan.roles]
-        score_i = roles.index("score")
+        score_i = roles.index("score") if "score" in roles else None  # None: block 0 prunes too (random draw)
         mid = [i for i in plan.span_blocks(0) if not plan.is_span_start(i) and not plan.is_span_end(i)][0]
         dense = self.t(lambda: self.block(self.x, self.pe))
         heads = self.dm.num_heads
@@ -123,6 +123,7 @@ class BlockBench:
         call = self.call_plan(keep)
         scores = torch.rand(self.batch, self.seq, device=self.x.device)
         select = self.t(lambda: self.run.select(scores, call, 0))
+        draw = self.t(lambda: self.run.draw(call, 0, self.x.device))  # a random selection, scores drawn included
         sel = self.run.select(scores, call, 0)
         flat = row_index(sel.kept, self.batch, self.seq)
         xw = self.x.clone()
@@ -134,26 +135,34 @@ class BlockBench:
             return {"img": x, "txt": self.ctx, "vec": self.e0, "pe": self.pe, "transformer_options": {CALL_KEY: call}}
 
         extra = {"original_block": self.block_wrap}
-        score_patch = TapeBlockPatch(score_i, "double_block")
+        score_block = dense
+        if score_i is not None:
+            score_patch = TapeBlockPatch(score_i, "double_block")
 
-        def scored():
-            self.run.selections.clear()
-            return score_patch(args(self.x), extra)
+            def scored():
+                self.run.selections.clear()
+                return score_patch(args(self.x), extra)
 
-        score_block = self.t(scored)
-        scored()  # leaves this step's selection for the PRUNE block
+            score_block = self.t(scored)
+            scored()  # leaves this step's selection for the PRUNE block
+        else:
+            self.run.selections[0] = sel
         prune_patch = TapeBlockPatch(mid, "double_block")
         prune_block = self.t(lambda: prune_patch(args(xw), extra))
         n_score = roles.count("score")
         n_pruned = roles.count("prune")
         n_spans = len({s for s, r in zip(plan.spans, roles) if r == "prune"})
-        per_step = n_score * (score_block - dense) + n_spans * reuse
+        # a SCORE block's extra time includes its selection; a span started by a PRUNE block (random draw) draws one
+        n_drawn = n_spans - n_score if self.spec.config.score == "random" else 0
+        per_step = n_score * (score_block - dense) + n_drawn * draw + n_spans * reuse
         return {
             "keep": keep,
             "dense_ms": dense,
             "plan": plan.describe(),
             "score_ms": score,
             "select_ms": select,
+            "draw_ms": draw,
+            "n_drawn": n_drawn,
             "reuse_span_end_ms": reuse,
             "score_block_ms": score_block,
             "prune_block_ms": prune_block,

@@ -518,7 +518,7 @@ class Bench:
         keeps, rep = self.a.probe_keeps, self.a.probe_repeat
         probe = tuple(r for r in keeps for _ in range(rep))
         ratios = probe + (0.5,) * (self.a.steps - 1 - len(probe))
-        sched = BudgetSchedule(preset="custom", spread=0.0, dense_first_steps=1, custom=ratios)
+        sched = BudgetSchedule(preset="custom", spread=0.0, warmup_steps=1, custom=ratios)
         steps = {i + 1: r for i, r in enumerate(probe)}
         used = {s: r for s, r in steps.items() if s % rep == 0}  # the last of each keep's steps
         return sched, steps, used

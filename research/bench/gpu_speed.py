@@ -38,6 +38,12 @@ def parse_args():
         default=None,
         help="results JSON whose measured EasyCache skip pattern is used to compose the EasyCache rows in --mode steps",
     )
+    p.add_argument(
+        "--probe-variants",
+        default="",
+        help="comma list of further TAPE probes, each the default with settings changed: fast_start, "
+        "block0_pruned, light_warmup (research/bench/rows.py PROBE_VARIANTS)",
+    )
     p.add_argument("--tiny", action="store_true", help="tiny model and latent on the CPU (tests the script)")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--rows", default=None, help="comma-separated row names to run (default: all)")

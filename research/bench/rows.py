@@ -10,7 +10,7 @@ def constant_schedule():
     needs one dense step to fill its cache)."""
     from comfyui_tape.tape_core import BudgetSchedule
 
-    return BudgetSchedule(preset="constant", spread=0.0, dense_first_steps=1)
+    return BudgetSchedule(preset="constant", spread=0.0, warmup_steps=1)
 
 
 def tape(model, keep=0.5, schedule=None, **kw):
@@ -37,6 +37,30 @@ def easycache(model, threshold=0.2):
     return EasyCacheNode.execute(model, threshold, 0.15, 0.95, False).result[0]
 
 
+# name -> (TapeConfig overrides, BudgetSchedule changes) of the default, for `gpu_speed --probe-variants`
+PROBE_VARIANTS = {
+    "fast_start": (lambda: {"reselect": _reselect(dense_first=0)}, {"warmup_keep": 0.75}),
+    "block0_pruned": (lambda: {"reselect": _reselect(dense_first=0)}, {}),
+    "light_warmup": (lambda: {}, {"warmup_keep": 0.75}),
+}
+
+
+def _reselect(**kw):
+    from comfyui_tape.tape_core import ReselectPolicy
+
+    return ReselectPolicy(**kw)
+
+
+def probe_variants(names: str | None) -> list[tuple[str, dict, dict]]:
+    """[(name, TapeConfig overrides, schedule changes)] of a comma list of PROBE_VARIANTS names."""
+    out = []
+    for n in (names or "").split(","):
+        if n:
+            overrides, sched = PROBE_VARIANTS[n]
+            out.append((n, overrides(), sched))
+    return out
+
+
 def sampling_rows(base) -> list[tuple[str, object]]:
     """(name, ModelPatcher) in run order. Each is built from the probed base clone."""
     rows = [("unpruned", base)]
@@ -58,11 +82,17 @@ def sampling_rows(base) -> list[tuple[str, object]]:
 
 def probe_schedule(steps: int):
     """A 'custom' schedule whose first pruned steps hit the probe keep ratios exactly (resampling is exact when the
-    list has one entry per pruned step). Returns (schedule, {step: keep}) for the steps worth evaluating."""
+    list has one entry per pruned step), after the default schedule's warm-up. Returns (schedule, {step: keep}) for
+    the steps worth evaluating."""
     points = (0.75, 0.75, 0.7, 0.6, 0.5, 0.5, 0.4, 0.4, 0.3, 0.3)
-    pruned_steps = steps - 1
-    ratios = points + (0.5,) * (pruned_steps - len(points))
     from comfyui_tape.tape_core import BudgetSchedule
 
-    sched = BudgetSchedule(preset="custom", spread=0.0, dense_first_steps=1, custom=ratios)
-    return sched, {i + 1: r for i, r in enumerate(points)}
+    pruned_steps = steps - BudgetSchedule().warmup_steps
+    ratios = points + (0.5,) * (pruned_steps - len(points))
+
+    from dataclasses import replace
+
+    # the default schedule's warm-up (step count and keep) with the probe's ratios after it
+    sched = replace(BudgetSchedule(), preset="custom", spread=0.0, custom=ratios)
+    first = sched.warmup_steps
+    return sched, {i + first: r for i, r in enumerate(points)}

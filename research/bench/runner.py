@@ -116,6 +116,8 @@ def _rows(c: Ctx):
 
 def _probes(c: Ctx):
     """Per-step probes: a dense run and one TAPE run whose custom schedule visits each probe keep ratio."""
+    from dataclasses import replace
+
     from comfyui_tape.tape_core import BudgetSchedule
 
     if "probes" not in c.args.sections:
@@ -131,11 +133,25 @@ def _probes(c: Ctx):
     print(_line("probe_tape", sec["probe_tape"]), flush=True)
     ratios = {f"tape_keep{r}": [1.0] + [r] * (steps - 1) for r in rows.KEEP_RATIOS}
     ratios["tape_default"] = BudgetSchedule().ratios(steps, 0.5)
+    for name, overrides, sched_changes in rows.probe_variants(c.args.probe_variants):  # the default, changed
+        probe = run_steps(
+            rows.tape(c.base, 0.5, replace(sched, **sched_changes), **overrides), c.latent, c.conds, c.clock, c.cap,
+            [0, *sorted(keep_of_step)], steps=steps,
+        )  # fmt: skip
+        sec[f"probe_{name}"] = probe
+        print(_line(f"probe_{name}", probe), flush=True)
+        own = replace(BudgetSchedule(), **sched_changes).ratios(steps, 0.5)
+        composed = compose_rows(steps, sec["probe_dense"], probe, keep_of_step, {name: own}, None)
+        sec.setdefault("composed_variants_ms", {})[name] = composed
+        print(f"[compose] {name}: {composed['unpruned'] / composed[name]:.3f}x", flush=True)
+        c.save()
     src_rows = sec["rows"] if "easycache" in sec["rows"] else _first_rows(c.easy_src)
     easy = _pattern(src_rows, "easycache")
     skip_src = _pattern(src_rows, "easycache_t1.0") or easy
     sec["easycache_pattern"] = easy
     sec["composed_ms"] = compose_rows(steps, sec["probe_dense"], sec["probe_tape"], keep_of_step, ratios, easy)
+    cm = sec["composed_ms"]
+    print(f"[compose] tape_default: {cm['unpruned'] / cm['tape_default']:.3f}x", flush=True)
     sec["easycache_projection"] = skip_projection(
         steps, sec["probe_dense"], sec["probe_tape"], keep_of_step, ratios["tape_default"], skip_src
     )

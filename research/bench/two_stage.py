@@ -17,14 +17,15 @@ loads one weight set as two ModelPatchers instead. The distilled LoRA is not app
 merged into the weights when ComfyUI loads the model, so it adds no per-step cost. Weights as ComfyUI's loader casts
 them (bf16/fp16); the template's fp8_scaled checkpoints would add a per-layer weight cast that pruning does not shrink.
 
-Rows (each a pair of models, one per stage):
+Rows (each a pair of models, one per stage; each stage is its own sampler run with its own warm-up step):
 - unpruned;
-- tape_default: TapeConfig() on both; each stage is its own sampler run whose first step is a dense warm-up, so
-  2 of the 4 steps run dense (each stage's second step prunes at keep 0.3, the linear schedule's start);
-- tape_low_nodense: TapeConfig() on the high-noise expert, TapeConfig(schedule=BudgetSchedule(dense_first_steps=0))
-  on the low-noise one, whose first pruned step has no cache yet (pruned tokens take their nearest kept neighbour's
-  update); its steps keep 0.3 and 0.7;
-- tape_both_nodense: dense_first_steps=0 on both.
+- tape_default: TapeConfig() on both: the first stage starts from noise with a dense warm-up step, the second
+  resumes its latent and warms up at keep 0.75 (resume_keep); each stage's second step prunes at keep 0.5 (a single
+  pruned step gets the base ratio);
+- tape_v0.2_default: a dense warm-up step in both stages (resume_keep 1), as in 0.2;
+- tape_fast_start: warmup_keep 0.75 and dense_first_blocks 0 on both (the opt-in fast start);
+- tape_low_nodense: the default on the high-noise expert, warmup_steps=0 on the low-noise one (keeps 0.3, 0.7);
+- tape_both_nodense: warmup_steps=0 on both.
 Order: one warm-up pass of every row (first calls at a new token count, model loads), then --repeats passes of every
 row in turn; each row's whole two-stage time (host clock around both sampler calls, synchronised) and per-step times
 (CUDA events at the sampler callbacks). Reported: the median per row and its ratio to the unpruned median.
@@ -43,7 +44,7 @@ from .env import Clock, run_meta, start_bench
 
 STEPS, CFG, SAMPLER, SCHEDULER, SHIFT, SPLIT = 4, 1.0, "euler", "simple", 5.0, 2
 LATENT = {"a14b_640": (21, 80, 80), "tiny": (3, 16, 16)}  # 640x640x81 -> 21 x 80 x 80 latent
-ROWS = ("unpruned", "tape_default", "tape_low_nodense", "tape_both_nodense")
+ROWS = ("unpruned", "tape_default", "tape_v0.2_default", "tape_fast_start", "tape_low_nodense", "tape_both_nodense")
 
 
 def parse_args(argv=None):
@@ -135,17 +136,24 @@ def template(model):
 def row_models(name: str, high, low):
     """(stage-1 model, stage-2 model) of a row; TAPE goes after ModelSamplingSD3, as in the shipped workflow."""
     from comfyui_tape.integration.patcher import apply_tape
-    from comfyui_tape.tape_core import BudgetSchedule, TapeConfig
+    from comfyui_tape.tape_core import BudgetSchedule, ReselectPolicy, TapeConfig
 
-    default, nodense = TapeConfig(), TapeConfig(schedule=BudgetSchedule(dense_first_steps=0))
+    default, nodense = TapeConfig(), TapeConfig(schedule=BudgetSchedule(warmup_steps=0))
+    v02 = TapeConfig(schedule=BudgetSchedule(resume_keep=1.0))
+    fast = TapeConfig(schedule=BudgetSchedule(warmup_keep=0.75), reselect=ReselectPolicy(dense_first=0))
     cfgs = {
         "unpruned": (None, None),
         "tape_default": (default, default),
+        "tape_v0.2_default": (v02, v02),
+        "tape_fast_start": (fast, fast),
         "tape_low_nodense": (default, nodense),
         "tape_both_nodense": (nodense, nodense),
     }[name]
     models = tuple(m if c is None else apply_tape(m, c) for m, c in zip((high, low), cfgs))
-    keeps = [[1.0] * SPLIT if c is None else c.schedule.ratios(SPLIT, c.keep_ratio) for c in cfgs]
+    keeps = [  # the second stage resumes the first one's latent
+        [1.0] * SPLIT if c is None else c.schedule.ratios(SPLIT, c.keep_ratio, resumed=stage == 1)
+        for stage, c in enumerate(cfgs)
+    ]
     return models, keeps
 
 

@@ -24,7 +24,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="results/fidelity.json")
     p.add_argument("--ckpt", default="testbed/TAPE_demo_toy_model_8blocks.safetensors")
-    p.add_argument("--table", default="main", choices=["main", "main-no-sweep", "few-step", "two-stage", "frontier"])
+    p.add_argument(
+        "--table", default="main", choices=["main", "main-no-sweep", "few-step", "two-stage", "frontier", "warmup"]
+    )
     p.add_argument("--cfg", type=float, default=4.0)
     p.add_argument("--budget-s", type=float, default=0.0, help="start no new prompt after this long (0 = no limit)")
     p.add_argument("--gpu", action="store_true")
@@ -55,6 +57,8 @@ def main():
         rows = fidelity.two_stage_variants(args.keep)
     elif args.table == "frontier":
         rows = fidelity.frontier_variants()
+    elif args.table == "warmup":
+        rows = fidelity.warmup_variants(args.keep)
     else:
         sweep = fidelity.SWEEP_KEEPS if args.table == "main" else ()
         rows = fidelity.variants(args.keep, easycache_thresholds=tuple(args.easycache), sweep_keeps=sweep)

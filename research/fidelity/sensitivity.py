@@ -54,9 +54,7 @@ def main():
         return latent.decode(out)[0]
 
     def tape(dense_steps, keep=0.5, preset="constant"):
-        sched = BudgetSchedule(
-            preset=preset, spread=0.2 if preset != "constant" else 0.0, dense_first_steps=dense_steps
-        )
+        sched = BudgetSchedule(preset=preset, spread=0.2 if preset != "constant" else 0.0, warmup_steps=dense_steps)
         return apply_tape(
             model,
             TapeConfig(
