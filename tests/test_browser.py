@@ -101,9 +101,10 @@ def test_demo_runs_from_the_run_button_and_shows_what_tape_did(page):
         }})()"""
     )
     # the schedule plot: ratios from the server's schedule for the connected keep ratio and the sampler's steps
+    # (the plot redraws when its inputs change: wait for the one made after the steps edit, not an earlier one)
     plot = browser.wait_for(
         "(() => { const n = app.graph._nodes.find((n) => n.type === 'TAPEBudgetSchedule');"
-        " app.graph.setDirtyCanvas(true, true); return n.tapePlot?.ratios && n.tapePlot; })()",
+        f" app.graph.setDirtyCanvas(true, true); return n.tapePlot?.ratios?.length === {CI_STEPS} && n.tapePlot; }})()",
         timeout=30,
     )
     assert len(plot["ratios"]) == CI_STEPS and plot["ratios"][0] == 1.0 and min(plot["ratios"]) < 0.5
