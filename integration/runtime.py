@@ -37,6 +37,7 @@ log = logging.getLogger("TAPE")
 
 RUN_KEY = "tape_run"  # transformer_options key of the per-run TapeRun (set in OUTER_SAMPLE)
 CALL_KEY = "tape_call"  # transformer_options key of the per-call CallPlan (set in DIFFUSION_MODEL)
+RESUMED_BELOW = 0.95  # a run whose first sigma is below this share of sigma_max resumes a partly denoised latent
 
 
 @dataclass
@@ -275,8 +276,10 @@ class TapeRun:
         if self._sample_sigmas[0] != id(sample_sigmas):
             self._sample_sigmas = (id(sample_sigmas), [float(s) for s in sample_sigmas])
             first = self._sample_sigmas[1][0] if self._sample_sigmas[1] else None
-            # starts below the model's highest noise: a second KSamplerAdvanced stage, or denoise < 1
-            self.resumed = None not in (first, self.sigma_max) and first < self.sigma_max * (1.0 - 1e-3)
+            # starts well below the model's highest noise: a second KSamplerAdvanced stage, or denoise < 1. Some
+            # schedulers start a fresh run a little below it (ddim_uniform: 0.98 of sigma_max at 20 steps), and a
+            # few-step ddim_uniform run further (0.86 at 3 steps): that one is taken for resumed (a light warm-up)
+            self.resumed = None not in (first, self.sigma_max) and first < RESUMED_BELOW * self.sigma_max
         ss = self._sample_sigmas[1]
         steps = len(ss) - 1
         tol = 1e-5 * max(1.0, abs(sigma))

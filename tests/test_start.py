@@ -19,12 +19,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 TOKENS = 4 * 8 * 8 // 4  # 4 latent frames of 8 x 8 -> 4 x (4 x 4) tokens
 
 
-def ksampler(model, steps=3, denoise=1.0):
+def ksampler(model, steps=3, denoise=1.0, scheduler="simple"):
     import nodes  # ComfyUI's (imported by conftest before this package's nodes/ could shadow it)
 
     lat = {"samples": torch.zeros(1, 16, 4, 8, 8)}
     pos, neg = text_cond(8, 1), text_cond(8, 2)
-    return nodes.common_ksampler(model, 0, steps, 3.0, "euler", "simple", pos, neg, lat, denoise=denoise)[0]["samples"]
+    out = nodes.common_ksampler(model, 0, steps, 3.0, "euler", scheduler, pos, neg, lat, denoise=denoise)
+    return out[0]["samples"]
 
 
 def two_stage(model_1, model_2, steps=4, split=2):
@@ -66,6 +67,9 @@ def test_denoise_below_1_resumes_and_the_keeps_are_settable(wan_models):
     log = []
     ksampler(tape_patch(spy_blocks(model, log), mode="reuse"), denoise=0.6)
     assert rows_per_step(log, 1)[0] == TOKENS * 3 // 4
+    log = []  # a fresh run whose scheduler starts a little below the highest noise (0.98 of it) is not resumed
+    ksampler(tape_patch(spy_blocks(model, log), mode="reuse"), steps=20, scheduler="ddim_uniform")
+    assert rows_per_step(log, 1)[0] == TOKENS
     # warmup_keep (fresh runs) and resume_keep (resumed runs) from TAPE Budget Schedule
     light = TAPEBudgetSchedule.execute("linear", 0.2, 1, 0, "", 0.75, 1.0).result[0]
     log = []
