@@ -219,6 +219,7 @@ class TapeRun:
         self.sigma_end = sigma_end
         self.sigma_max = sigma_max  # the model's highest noise level: a run that starts below it resumes a latent
         self.resumed = False
+        self.resumed_warmup: float | None = None  # keep ratio of a resumed run's pruned warm-up step (summary)
         self.selections: dict[int, Selection] = {}
         self.ages: dict[int, torch.Tensor] = {}  # span -> [Bv, F*N] steps since each token was last computed
         self.reuse_cache: dict[tuple, ResidualCache] = {}
@@ -311,6 +312,8 @@ class TapeRun:
         keep = cfg.schedule.keep_ratio(step, steps, cfg.keep_ratio, self.resumed)
         if cfg.schedule.preset != "custom" and cfg.keep_ratio >= 1.0:
             keep = 1.0
+        if self.resumed and step < cfg.schedule.warmup_steps and keep < 1.0:
+            self.resumed_warmup = keep  # for the summary: what the warm-up of this resumed run actually kept
         mode = "prune" if keep < 1.0 else ("record" if cfg.pruned_mode == "reuse" else "dense")
         if layout.refusal and mode != "dense":
             self.warn_once("layout", f"{layout.refusal}; those calls run dense")
@@ -348,7 +351,8 @@ class TapeRun:
         sched = self.spec.config.schedule
         return (
             f"TAPE pruned nothing in this run: all {len(s.steps_seen)} of its steps were dense (TAPE Budget Schedule: "
-            f"warmup_steps {sched.warmup_steps} at keep {sched.warmup_keep:g} + dense_last_steps "
+            f"warmup_steps {sched.warmup_steps} at keep {sched.resume_keep if self.resumed else sched.warmup_keep:g} "
+            f"+ dense_last_steps "
             f"{sched.dense_last_steps}, or a start/end percent window that holds only those). Lower them to prune."
         )
 
@@ -364,8 +368,8 @@ class TapeRun:
         cfg = self.spec.config
         where = "in host memory" if cfg.cache_device == "cpu" else "on the model device"
         warmup = ""
-        if self.resumed and cfg.schedule.warmup_steps:
-            warmup = f" (resumed a partly denoised latent: warm-up at keep {cfg.schedule.resume_keep:g})"
+        if self.resumed_warmup is not None:
+            warmup = f" (resumed a partly denoised latent: warm-up at keep {self.resumed_warmup:g})"
         return (
             f"TAPE: pruned {len(s.steps_pruned)}/{n_seen} steps{warmup}, "
             f"{len(plan.pruned_blocks())}/{plan.n_blocks} blocks "

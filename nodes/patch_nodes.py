@@ -248,8 +248,9 @@ class TAPEBudgetSchedule(io.ComfyNode):
                     max=1.0,
                     step=0.05,
                     tooltip="Keep ratio of the warm-up steps when the sampler resumes a partly denoised latent (the "
-                    "second KSamplerAdvanced of a two-stage Wan 2.2 graph, or denoise < 1), where a dense step "
-                    "would be a large part of a short run. 1 = dense, as at a fresh start.",
+                    "second KSamplerAdvanced of a two-stage Wan 2.2 graph, or denoise < 1: a first sigma below 0.95 "
+                    "of the model's highest; a ddim_uniform schedule of few steps starts that low too), where a dense "
+                    "step would be a large part of a short run. 1 = dense, as at a fresh start.",
                 ),
             ],
             outputs=[ScheduleType.Output(tooltip="Connect to TAPE Patch Model's schedule input.")],

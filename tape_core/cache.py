@@ -47,7 +47,7 @@ class ResidualCache:
             self._fill(i, j, rows[i:j])
 
     @classmethod
-    def zeros(cls, shape, fmt: str = "fp8", device=None):
+    def zeros(cls, shape, fmt: str = "fp8", device="cpu"):
         """A cache of zero residuals for shape (B, L, C), made without a full-size temporary."""
         cache = cls.__new__(cls)
         cache._alloc(tuple(shape), fmt, device)

@@ -27,7 +27,8 @@ def parse_block_list(text: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class ReselectPolicy:
-    """every: a SCORE block every `every` blocks, starting at the first prunable block (0 = select once).
+    """every: a selection every `every` blocks, starting at the last dense-first block (block 0 when none is dense;
+    0 = select once).
     blocks: explicit SCORE blocks (overrides `every` when given).
     dense_first / dense_last: blocks at either end that never prune. dense_first 1 (the default): block 0 runs dense
     and makes the first selection. A selection that needs no scores (the random draw) may prune from block 0 on
@@ -53,15 +54,17 @@ class ReselectPolicy:
     def plan(self, n_blocks: int, dense_scoring: bool = True) -> "BlockPlan":
         """dense_scoring False (a selection that needs no scores, e.g. a random draw): a reselection block past the
         dense first blocks is a PRUNE block that starts a new span (its kept set is drawn before it runs); only
-        the first selection keeps its SCORE block, the last dense-first block."""
+        the first selection keeps a SCORE block, the last dense-first block (with dense_first 0 there is none: block 0
+        prunes and draws the first kept set)."""
         bad = [b for b in self.blocks if b >= n_blocks]
         if bad:
             raise ValueError(f"reselect_blocks {bad} do not exist: this model has {n_blocks} blocks (0-{n_blocks - 1})")
         first = max(self.dense_first, 1) if dense_scoring else self.dense_first  # scores come from a dense block
         if first + self.dense_last >= n_blocks:
+            raised = " (dense_first_blocks counts as 1: a scored selection is made by a dense block)"
             raise ValueError(
-                f"dense_first_blocks + dense_last_blocks = {first + self.dense_last} leaves no block "
-                f"to prune in a model with {n_blocks} blocks"
+                f"dense_first_blocks + dense_last_blocks = {self.dense_first} + {self.dense_last} leaves no block "
+                f"to prune in a model with {n_blocks} blocks" + (raised if first != self.dense_first else "")
             )
         last_prunable = n_blocks - self.dense_last  # blocks >= this stay dense
         if self.blocks:

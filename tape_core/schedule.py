@@ -40,7 +40,7 @@ class BudgetSchedule:
     every token) before the schedule begins.
     resume_keep: the warm-up's keep ratio instead when the run resumes a partly denoised latent (the second sampler of
     a two-stage graph, or denoise < 1): there a dense step is a large share of a short run, so it prunes lightly
-    (its pruned tokens take their nearest kept token's update). 1 = dense, as a fresh run.
+    (in reuse mode its pruned tokens take their nearest kept token's update). 1 = dense.
     dense_last_steps: unpruned steps at the end.
     custom: per-step keep ratios; resampled linearly over progress when the step count differs.
     Ratios are rounded to multiples of KEEP_QUANTUM (0.05).
