@@ -426,12 +426,14 @@ class TapeRun:
         cfg = self.spec.config
         key = self._cache_key(slot, call)
         self.reuse_cache.pop(key, None)  # a replaced slot (a new latent size) is freed before its successor is made
-        device = "cpu" if cfg.cache_device == "cpu" else y.device
         if x_in is None:
-            self.reuse_cache[key] = ResidualCache(y, cfg.cache_format, device)
+            self.reuse_cache[key] = ResidualCache(y, cfg.cache_format, self._cache_device(y))
         else:
-            self.reuse_cache[key] = ResidualCache.from_difference(y, x_in, cfg.cache_format, device)
+            self.reuse_cache[key] = ResidualCache.from_difference(y, x_in, cfg.cache_format, self._cache_device(y))
         self._count_cache()
+
+    def _cache_device(self, t: torch.Tensor):
+        return "cpu" if self.spec.config.cache_device == "cpu" else t.device
 
     def apply_reuse(
         self, slot: tuple, call: CallPlan, x: torch.Tensor, flat: torch.Tensor, resid_k: torch.Tensor, nn=None
@@ -446,9 +448,8 @@ class TapeRun:
             # token takes its nearest kept token's update (or, with blend 0, none). The cache starts at zero: a token
             # not kept before the next step then gets a damped neighbour update (blend x the fresh one), which
             # measured 0.4 dB better than starting the cache from the neighbours' updates (BENCHMARKS.md)
-            cfg = self.spec.config
             self.reuse_cache.pop(key, None)
-            cache = ResidualCache.zeros(x.shape, cfg.cache_format, "cpu" if cfg.cache_device == "cpu" else x.device)
+            cache = ResidualCache.zeros(x.shape, self.spec.config.cache_format, self._cache_device(x))
             self.reuse_cache[key] = cache
             self._count_cache()
             b = 1.0

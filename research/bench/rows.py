@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 KEEP_RATIOS = (0.75, 0.5, 0.4, 0.3)
 
 
@@ -37,27 +39,22 @@ def easycache(model, threshold=0.2):
     return EasyCacheNode.execute(model, threshold, 0.15, 0.95, False).result[0]
 
 
-# name -> (TapeConfig overrides, BudgetSchedule changes) of the default, for `gpu_speed --probe-variants`
+# name -> (ReselectPolicy changes, BudgetSchedule changes) of the default, for `gpu_speed --probe-variants`
 PROBE_VARIANTS = {
-    "fast_start": (lambda: {"reselect": _reselect(dense_first=0)}, {"warmup_keep": 0.75}),
-    "block0_pruned": (lambda: {"reselect": _reselect(dense_first=0)}, {}),
-    "light_warmup": (lambda: {}, {"warmup_keep": 0.75}),
+    "fast_start": ({"dense_first": 0}, {"warmup_keep": 0.75}),
+    "block0_pruned": ({"dense_first": 0}, {}),
+    "light_warmup": ({}, {"warmup_keep": 0.75}),
 }
-
-
-def _reselect(**kw):
-    from comfyui_tape.tape_core import ReselectPolicy
-
-    return ReselectPolicy(**kw)
 
 
 def probe_variants(names: str | None) -> list[tuple[str, dict, dict]]:
     """[(name, TapeConfig overrides, schedule changes)] of a comma list of PROBE_VARIANTS names."""
+    from comfyui_tape.tape_core import ReselectPolicy
+
     out = []
-    for n in (names or "").split(","):
-        if n:
-            overrides, sched = PROBE_VARIANTS[n]
-            out.append((n, overrides(), sched))
+    for n in filter(None, (names or "").split(",")):
+        reselect, sched = PROBE_VARIANTS[n]
+        out.append((n, {"reselect": replace(ReselectPolicy(), **reselect)}, sched))
     return out
 
 
@@ -84,15 +81,11 @@ def probe_schedule(steps: int):
     """A 'custom' schedule whose first pruned steps hit the probe keep ratios exactly (resampling is exact when the
     list has one entry per pruned step), after the default schedule's warm-up. Returns (schedule, {step: keep}) for
     the steps worth evaluating."""
-    points = (0.75, 0.75, 0.7, 0.6, 0.5, 0.5, 0.4, 0.4, 0.3, 0.3)
     from comfyui_tape.tape_core import BudgetSchedule
 
-    pruned_steps = steps - BudgetSchedule().warmup_steps
-    ratios = points + (0.5,) * (pruned_steps - len(points))
-
-    from dataclasses import replace
-
+    points = (0.75, 0.75, 0.7, 0.6, 0.5, 0.5, 0.4, 0.4, 0.3, 0.3)
+    first = BudgetSchedule().warmup_steps
+    ratios = points + (0.5,) * (steps - first - len(points))
     # the default schedule's warm-up (step count and keep) with the probe's ratios after it
     sched = replace(BudgetSchedule(), preset="custom", spread=0.0, custom=ratios)
-    first = sched.warmup_steps
     return sched, {i + first: r for i, r in enumerate(points)}
