@@ -13,6 +13,13 @@ from __future__ import annotations
 import torch
 
 CACHE_FORMATS = ("fp8", "bf16")
+
+
+def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """t on `device`. Asynchronous only towards an accelerator: a device-to-host copy with non_blocking=True lands in
+    a pinned buffer some time later, and a host operation that reads it at once (index_copy_) reads the buffer
+    before the copy: with GPU work queued ahead every row came out wrong (BENCHMARKS.md, host reuse cache)."""
+    return t.to(device, non_blocking=device.type != "cpu")
 _FP8 = getattr(torch, "float8_e4m3fn", None)
 _FP8_MAX = 448.0
 
@@ -64,7 +71,7 @@ class ResidualCache:
         cache._alloc(tuple(y.shape), fmt, device if device is not None else y.device)
         y_rows, x_rows = y.reshape(-1, y.shape[-1]), x.reshape(-1, x.shape[-1])
         for i, j in row_chunks(y_rows.shape[0]):
-            cache._fill(i, j, y_rows[i:j] - x_rows[i:j].to(y.device, non_blocking=True))
+            cache._fill(i, j, y_rows[i:j] - _to(x_rows[i:j], y.device))
         return cache
 
     def _alloc(self, shape: tuple, fmt: str, device):
@@ -82,9 +89,9 @@ class ResidualCache:
 
     def _fill(self, i: int, j: int, rows: torch.Tensor):
         data, scale = self._encode(rows)
-        self.data[i:j].copy_(data, non_blocking=True)
+        self.data[i:j].copy_(_to(data, self.device))
         if scale is not None:
-            self.scale[i:j].copy_(scale, non_blocking=True)
+            self.scale[i:j].copy_(_to(scale, self.device))
 
     @property
     def nbytes(self) -> int:
@@ -97,10 +104,11 @@ class ResidualCache:
         return (rows.float() / scale).to(_FP8).view(torch.uint8), scale
 
     def _decode(self, i: int, j: int, device, dtype) -> torch.Tensor:
-        data = self.data[i:j].to(device, non_blocking=True)
+        device = torch.device(device)
+        data = _to(self.data[i:j], device)
         if self.scale is None:
             return data.to(dtype)
-        return data.view(_FP8).to(dtype).mul_(self.scale[i:j].to(device, non_blocking=True).to(dtype))
+        return data.view(_FP8).to(dtype).mul_(_to(self.scale[i:j], device).to(dtype))
 
     def decode(self, device, dtype) -> torch.Tensor:
         """The whole cache as [B, L, C] in `dtype` on `device` (a new tensor)."""
@@ -118,9 +126,9 @@ class ResidualCache:
     def write_rows(self, flat: torch.Tensor, values: torch.Tensor) -> None:
         """Overwrite token rows `flat` [K'] (into the [B*L] rows) with values [.., C] (any leading shape)."""
         rows = values.reshape(-1, values.shape[-1])
-        idx = flat.to(self.device, non_blocking=True)
+        idx = _to(flat, self.device)
         for i, j in row_chunks(rows.shape[0]):
             data, scale = self._encode(rows[i:j])
-            self.data.index_copy_(0, idx[i:j], data.to(self.device, non_blocking=True))
+            self.data.index_copy_(0, idx[i:j], _to(data, self.device))
             if scale is not None:
-                self.scale.index_copy_(0, idx[i:j], scale.to(self.device, non_blocking=True))
+                self.scale.index_copy_(0, idx[i:j], _to(scale, self.device))

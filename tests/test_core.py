@@ -267,6 +267,40 @@ def test_residual_cache_roundtrip_and_row_writes(fmt):
     assert torch.allclose(out[keep], full.view(20, 64)[keep], rtol=tol, atol=tol * full.abs().max())
 
 
+@pytest.mark.parametrize("fmt", ["fp8", "bf16"])
+def test_host_cache_round_trips_exactly_and_never_copies_to_the_host_asynchronously(fmt, monkeypatch):
+    """cache_device cpu: what write_rows and from_difference store decodes to exactly what the same encoding gives
+    in place, and no copy towards host memory is asynchronous (0.3 indexed an asynchronous device-to-host copy into
+    the host cache at once: on a GPU with work queued ahead every row came out wrong; research/bench/cache_check.py
+    shows it there). Here the copies are CPU to CPU, so the spy on Tensor.to is what fails on 0.3's code."""
+    from comfyui_tape.tape_core import ResidualCache
+
+    async_to_host = []
+    to = torch.Tensor.to
+
+    def spy(self, *args, **kwargs):
+        dev = kwargs.get("device", args[0] if args else None)
+        if kwargs.get("non_blocking") and dev is not None and torch.device(dev).type == "cpu":
+            async_to_host.append(tuple(self.shape))
+        return to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", spy)
+    g = torch.Generator().manual_seed(5)
+    y, x = torch.randn(2, 12, 32, generator=g), torch.randn(2, 12, 32, generator=g)
+    cache = ResidualCache.from_difference(y, x, fmt, "cpu")
+    ref = ResidualCache(y - x, fmt, "cpu")
+    assert torch.equal(cache.decode("cpu", torch.float32), ref.decode("cpu", torch.float32))
+    flat = torch.tensor([0, 5, 13, 23])
+    new = torch.randn(4, 32, generator=g)
+    cache.write_rows(flat, new)
+    got = cache.decode("cpu", torch.float32).view(24, 32)
+    assert torch.equal(got[flat], ResidualCache(new.view(1, 4, 32), fmt, "cpu").decode("cpu", torch.float32)[0])
+    keep = torch.ones(24, dtype=torch.bool)
+    keep[flat] = False
+    assert torch.equal(got[keep], ref.decode("cpu", torch.float32).view(24, 32)[keep])
+    assert not async_to_host, async_to_host
+
+
 def test_config_rejects_bad_reuse_settings():
     for kw in ({"rotation": -1.0}, {"cache_slots": "layer"}, {"cache_format": "fp4"}, {"blend": 2.0}):
         with pytest.raises(ValueError, match=next(iter(kw))):
