@@ -20,6 +20,8 @@ def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     a pinned buffer some time later, and a host operation that reads it at once (index_copy_) reads the buffer
     before the copy: with GPU work queued ahead every row came out wrong (BENCHMARKS.md, host reuse cache)."""
     return t.to(device, non_blocking=device.type != "cpu")
+
+
 _FP8 = getattr(torch, "float8_e4m3fn", None)
 _FP8_MAX = 448.0
 

@@ -77,7 +77,7 @@ def main():
     for fmt in ("fp8", "bf16"):
         for way in ("v0.3_copy", "host", "gpu"):
             wrong = []
-            for rep in range(a.repeats):
+            for _ in range(a.repeats):
                 values = torch.randn(rows * n // 2, c, generator=g).to(dev, torch.bfloat16)
                 flat = torch.randperm(rows * n, generator=g)[: rows * n // 2].to(dev)
                 where = "cpu" if way != "gpu" else dev
